@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/spf13/pflag"
+
+	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/job"
+	"github.com/livemigrate/livemigrate/pipelines"
+	"github.com/livemigrate/livemigrate/target"
+	"github.com/livemigrate/livemigrate/transforms"
+)
+
+// TableReport is one table's line of the end-of-run summary.
+type TableReport struct {
+	Source       string `json:"source"`
+	Target       string `json:"target"`
+	RowsRead     int64  `json:"rows_read"`
+	RowsWritten  int64  `json:"rows_written"`
+	RowsExisting int64  `json:"rows_skipped_existing"`
+	RowsDead     int64  `json:"rows_dead_lettered"`
+	CellsNulled  int64  `json:"cells_nulled"`
+	BytesRead    int64  `json:"bytes_read"`
+	Chunks       int64  `json:"chunks_done"`
+	SourceRows   int64  `json:"source_rows"`
+	TargetRows   int64  `json:"target_rows"`
+	CountsEqual  bool   `json:"counts_equal"`
+	Reconciled   bool   `json:"reconciled"`
+}
+
+// Report is the whole run's summary, also written by --report-json.
+type Report struct {
+	Spec       string        `json:"spec"`
+	Runner     string        `json:"runner"`
+	Started    time.Time     `json:"started"`
+	Seconds    float64       `json:"seconds"`
+	Tables     []TableReport `json:"tables"`
+	DeadLetter string        `json:"dead_letter,omitempty"`
+}
+
+func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
+	specPath := fs.String("spec", "", "migration spec (YAML); required")
+	reportJSON := fs.String("report-json", "", "also write the summary as JSON to this file")
+	deadLetter := fs.String("dead-letter", "out/dead-letter.jsonl", "where dead-lettered rows go as JSON lines: a local path or gs://bucket/prefix")
+	pageRows := fs.Int("page-rows", 2000, "rows per source page (keyset pagination)")
+	batchRows := fs.Int("batch-rows", transforms.DefaultBatch.Rows, "max rows per Spanner commit")
+	batchMutations := fs.Int("batch-mutations", transforms.DefaultBatch.Mutations, "max mutations per Spanner commit (Spanner's limit is 80000)")
+	batchBytes := fs.Int64("batch-bytes", transforms.DefaultBatch.Bytes, "max bytes per Spanner commit (Spanner's limit is 100 MB)")
+	noVerifyCounts := fs.Bool("no-count", false, "skip counting source and target rows after the run")
+	return func(ctx context.Context) error {
+		if *specPath == "" {
+			return job.Input(fmt.Errorf("--spec is required; e.g. --spec testdata/demo/spec.yaml"))
+		}
+		if *pageRows <= 0 || *batchRows <= 0 {
+			return job.Input(fmt.Errorf("--page-rows and --batch-rows must be positive"))
+		}
+		if *batchMutations > transforms.SpannerMaxMutations {
+			return job.Input(fmt.Errorf("--batch-mutations %d exceeds Spanner's limit of %d", *batchMutations, transforms.SpannerMaxMutations))
+		}
+		j, err := job.Load(ctx, *specPath, true)
+		if err != nil {
+			return err
+		}
+		defer j.DB.Close()
+		dl := *deadLetter
+		if dl != "" && !strings.Contains(dl, "://") {
+			if err := os.MkdirAll(filepath.Dir(dl), 0o755); err != nil {
+				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
+			}
+		}
+		b := pipelines.Backfill{
+			Source:     j.Spec.Source,
+			Database:   j.Spec.Target.Database,
+			Tables:     j.Plans,
+			Chunking:   chunking.Options{},
+			PageRows:   *pageRows,
+			Batch:      transforms.BatchLimits{Rows: *batchRows, Mutations: *batchMutations, Bytes: *batchBytes},
+			DeadLetter: dl,
+		}
+		rep := Report{Spec: *specPath, Runner: runnerName(), Started: time.Now().UTC(), DeadLetter: dl}
+		res, err := beamx.RunWithMetrics(ctx, b.Build())
+		rep.Seconds = time.Since(rep.Started).Seconds()
+		if err != nil {
+			return fmt.Errorf("pipeline failed: %w", err)
+		}
+		counters := collectCounters(res)
+		for _, p := range j.Plans {
+			c := counters[p.Source]
+			tr := TableReport{Source: p.Source, Target: p.Target,
+				RowsRead: c[transforms.CRowsRead], RowsWritten: c[transforms.CRowsWritten], RowsExisting: c[transforms.CRowsSkipped],
+				RowsDead: c[transforms.CRowsDeadLettered], CellsNulled: c[transforms.CCellsNulled], BytesRead: c[transforms.CBytesRead],
+				Chunks: c[transforms.CChunksDone], SourceRows: -1, TargetRows: -1}
+			tr.Reconciled = tr.RowsRead == tr.RowsWritten+tr.RowsExisting+tr.RowsDead
+			if !*noVerifyCounts {
+				if tr.SourceRows, err = j.SourceCount(ctx, p.Source); err != nil {
+					return err
+				}
+				if tr.TargetRows, err = target.Count(ctx, j.Spec.Target.Database, p.Target); err != nil {
+					return fmt.Errorf("count %s in Spanner: %w", p.Target, err)
+				}
+				tr.CountsEqual = tr.SourceRows == tr.TargetRows+tr.RowsDead
+			}
+			rep.Tables = append(rep.Tables, tr)
+		}
+		printReport(os.Stdout, rep, !*noVerifyCounts)
+		if *reportJSON != "" {
+			data, _ := json.MarshalIndent(rep, "", "  ")
+			if err := os.WriteFile(*reportJSON, append(data, '\n'), 0o644); err != nil {
+				return fmt.Errorf("--report-json: %w", err)
+			}
+		}
+		for _, t := range rep.Tables {
+			if !t.Reconciled {
+				return fmt.Errorf("table %s: counters do not reconcile (read %d ≠ written %d + existing %d + dead-lettered %d)",
+					t.Source, t.RowsRead, t.RowsWritten, t.RowsExisting, t.RowsDead)
+			}
+		}
+		return nil
+	}
+}
+
+func runnerName() string {
+	if f := pflagRunner(); f != "" {
+		return f
+	}
+	return "prism"
+}
+
+// collectCounters sums committed counters per table namespace.
+func collectCounters(res beam.PipelineResult) map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	if res == nil {
+		return out
+	}
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		ns := c.Key.Namespace
+		if !strings.HasPrefix(ns, transforms.CounterNamespace) {
+			continue
+		}
+		t := strings.TrimPrefix(ns, transforms.CounterNamespace)
+		if out[t] == nil {
+			out[t] = map[string]int64{}
+		}
+		out[t][c.Key.Name] += c.Result()
+	}
+	return out
+}
+
+func printReport(w *os.File, rep Report, counted bool) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "TABLE\tTARGET\tCHUNKS\tREAD\tWRITTEN\tEXISTING\tDEAD-LETTERED\tMB READ\tSOURCE ROWS\tTARGET ROWS\tMATCH\t")
+	for _, t := range rep.Tables {
+		src, dst, match := "-", "-", "-"
+		if counted {
+			src, dst = fmt.Sprint(t.SourceRows), fmt.Sprint(t.TargetRows)
+			match = "yes"
+			if !t.CountsEqual {
+				match = "NO"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\t\n", t.Source, t.Target, t.Chunks, t.RowsRead, t.RowsWritten,
+			t.RowsExisting, t.RowsDead, float64(t.BytesRead)/1e6, src, dst, match)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "backfill finished in %.1fs on %s", rep.Seconds, rep.Runner)
+	if rep.DeadLetter != "" {
+		fmt.Fprintf(w, "; dead letters: %s", rep.DeadLetter)
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,163 @@
+// Command livemigrate copies a live MySQL database into Cloud Spanner.
+//
+// Subcommands: backfill (run the copy), plan (target DDL, apply it).
+// Beam's own flags (--runner, Dataflow's) are accepted by every subcommand
+// that runs a pipeline; --runner defaults to prism.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/spf13/pflag"
+
+	"github.com/livemigrate/livemigrate/job"
+)
+
+type command struct {
+	name    string
+	summary string
+	beam    bool // accepts Beam's pipeline flags
+	flags   func(fs *pflag.FlagSet) func(ctx context.Context) error
+}
+
+var commands = []command{
+	{"backfill", "copy every table of the spec into Spanner", true, backfillCmd},
+	{"plan", "show the Spanner DDL for the spec's tables (--ddl), create them (--apply)", false, planCmd},
+}
+
+func main() {
+	// Workers are started as "livemigrate --worker=true ..." with Beam's
+	// flags only: hand them to Beam before anything of ours runs.
+	if isWorker(os.Args[1:]) {
+		flag.Parse()
+		beam.Init()
+		return
+	}
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func isWorker(args []string) bool {
+	for _, a := range args {
+		if a == "--worker" || strings.HasPrefix(a, "--worker=") || a == "-worker" || strings.HasPrefix(a, "-worker=") {
+			return true
+		}
+	}
+	return false
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: livemigrate COMMAND [flags]\n\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'livemigrate COMMAND --help' for a command's flags.")
+}
+
+// run executes one command and returns the process exit code: 0 success,
+// 1 failure, 2 bad input.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	var cmd *command
+	for i := range commands {
+		if commands[i].name == args[0] {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "livemigrate: unknown command %q; run 'livemigrate --help' for the list\n", args[0])
+		return 2
+	}
+	fs := pflag.NewFlagSet("livemigrate "+cmd.name, pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	exec := cmd.flags(fs)
+	own := fs.FlagUsages()
+	beamUsage := ""
+	if cmd.beam {
+		beamUsage = addBeamFlags(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "usage: livemigrate %s [flags]\n\n%s\n\nflags:\n%s", cmd.name, cmd.summary, own)
+		if beamUsage != "" {
+			fmt.Fprintf(stdout, "\nBeam pipeline flags (--runner defaults to prism; Dataflow needs --project, --region, --staging_location):\n%s", beamUsage)
+		}
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "livemigrate %s: %v; run 'livemigrate %s --help'\n", cmd.name, err, cmd.name)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "livemigrate %s: unexpected argument %q; run 'livemigrate %s --help'\n", cmd.name, fs.Arg(0), cmd.name)
+		return 2
+	}
+	if cmd.beam {
+		if err := mirrorBeamFlags(fs); err != nil {
+			fmt.Fprintf(stderr, "livemigrate %s: %v\n", cmd.name, err)
+			return 2
+		}
+		beam.Init()
+	}
+	if err := exec(ctx); err != nil {
+		msg := strings.ReplaceAll(err.Error(), "\n", " ")
+		fmt.Fprintf(stderr, "livemigrate %s: %s\n", cmd.name, msg)
+		if job.IsInput(err) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// addBeamFlags exposes every flag Beam registered on the standard flag set
+// (--runner, --project, --region, --staging_location, ...).
+// It returns their usage text.
+func addBeamFlags(fs *pflag.FlagSet) string {
+	if f := flag.Lookup("runner"); f != nil {
+		f.DefValue = "prism"
+		f.Usage = "Beam runner: prism (local) or dataflow"
+	}
+	bfs := pflag.NewFlagSet("beam", pflag.ContinueOnError)
+	flag.CommandLine.VisitAll(func(f *flag.Flag) {
+		if fs.Lookup(f.Name) != nil {
+			return
+		}
+		bfs.AddGoFlag(f)
+	})
+	fs.AddFlagSet(bfs)
+	return bfs.FlagUsages()
+}
+
+// mirrorBeamFlags marks the Beam flags the user set as set in the standard
+// flag set too: Beam captures pipeline options with flag.Visit, which only
+// sees flags set through the standard package.
+func mirrorBeamFlags(fs *pflag.FlagSet) error {
+	var err error
+	fs.Visit(func(pf *pflag.Flag) {
+		if f := flag.Lookup(pf.Name); f != nil && err == nil {
+			err = flag.Set(pf.Name, pf.Value.String())
+		}
+	})
+	return err
+}
+
+func pflagRunner() string {
+	if f := flag.Lookup("runner"); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}

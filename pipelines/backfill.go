@@ -1,0 +1,49 @@
+// Package pipelines owns the shape of livemigrate's Beam pipelines.
+//
+// The one idea: the pipeline is the data path read top to bottom — plan →
+// read → convert → protect → write — with one shuffle between planning and
+// copying, so chunks of every table spread over all workers, and each chunk
+// is copied end to end by one DoFn call.
+package pipelines
+
+import (
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
+
+	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/spec"
+	"github.com/livemigrate/livemigrate/transforms"
+)
+
+// Backfill is everything a backfill pipeline is built from.
+type Backfill struct {
+	Source   spec.Source
+	Database string
+	Tables   []schema.TablePlan
+	Chunking chunking.Options
+	PageRows int
+	Batch    transforms.BatchLimits
+	// DeadLetter is where dead-lettered rows go as JSON lines: a local path
+	// or a gs:// object. Empty: they are counted but not written.
+	DeadLetter string
+}
+
+// Build adds the backfill to a fresh pipeline.
+func (b Backfill) Build() *beam.Pipeline {
+	p, s := beam.NewPipelineWithRoot()
+	names := make([]string, len(b.Tables))
+	for i, t := range b.Tables {
+		names[i] = t.Source
+	}
+	tables := beam.CreateList(s.Scope("tables"), names)
+	chunks := beam.ParDo(s.Scope("plan"), &transforms.PlanChunksFn{Source: b.Source, Tables: b.Tables, Chunking: b.Chunking}, tables)
+	chunks = beam.Reshuffle(s.Scope("spread"), chunks)
+	dead := beam.ParDo(s.Scope("copy"), &transforms.CopyChunkFn{
+		Source: b.Source, Database: b.Database, Tables: b.Tables, PageRows: b.PageRows, Batch: b.Batch,
+	}, chunks)
+	if b.DeadLetter != "" {
+		textio.Write(s.Scope("dead-letter"), b.DeadLetter, dead)
+	}
+	return p
+}

@@ -1,0 +1,308 @@
+// Package spec owns the migration spec: the YAML file that says which MySQL
+// tables go to which Spanner tables and how.
+//
+// The one idea: the spec is strict and secret-free. An unknown key is an error
+// naming its line, and the MySQL password is never in the file, the DSN, a
+// flag or a pipeline option; the spec only says where to fetch it (an
+// environment variable or a file), and the fetch happens where the connection
+// is opened, on the worker.
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"gopkg.in/yaml.v3"
+)
+
+// Spec is a whole migration: one source, one target, the tables to move.
+type Spec struct {
+	Source   Source    `yaml:"source" json:"source"`
+	Target   Target    `yaml:"target" json:"target"`
+	Defaults Defaults  `yaml:"defaults" json:"defaults"`
+	Tables   []Table   `yaml:"tables" json:"tables"`
+	Throttle *Throttle `yaml:"throttle,omitempty" json:"throttle,omitempty"`
+	PII      *PII      `yaml:"pii,omitempty" json:"pii,omitempty"`
+}
+
+// Source is the MySQL server the rows come from.
+type Source struct {
+	// DSN is a go-sql-driver DSN without a password, e.g.
+	// "migrator@tcp(db.internal:3306)/shop". ${VAR} references are expanded.
+	DSN string `yaml:"dsn" json:"dsn"`
+	// PasswordEnv names an environment variable that holds the password.
+	PasswordEnv string `yaml:"password_env,omitempty" json:"password_env,omitempty"`
+	// PasswordFile names a file whose first line is the password.
+	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	// TimeZone is the zone DATETIME values are read in (default UTC).
+	TimeZone string `yaml:"time_zone,omitempty" json:"time_zone,omitempty"`
+	// MaxConnections caps concurrent source connections per worker process.
+	MaxConnections int `yaml:"max_connections,omitempty" json:"max_connections,omitempty"`
+}
+
+// Target is the Spanner database the rows go to.
+type Target struct {
+	// Database is projects/P/instances/I/databases/D. ${VAR} is expanded.
+	Database string `yaml:"database" json:"database"`
+}
+
+// Defaults apply to every table unless the table overrides them.
+type Defaults struct {
+	WriteMode string `yaml:"write_mode,omitempty" json:"write_mode,omitempty"`
+	// UnsignedBigint is "numeric" (default) or "string".
+	UnsignedBigint string `yaml:"unsigned_bigint,omitempty" json:"unsigned_bigint,omitempty"`
+	// Set is "array" (default) or "string".
+	Set string `yaml:"set,omitempty" json:"set,omitempty"`
+	// Bit is "bytes" (default) or "int64" for BIT(n>1).
+	Bit      string    `yaml:"bit,omitempty" json:"bit,omitempty"`
+	Chunking *Chunking `yaml:"chunking,omitempty" json:"chunking,omitempty"`
+}
+
+// Table maps one MySQL table to one Spanner table.
+type Table struct {
+	Source  string  `yaml:"source" json:"source"`
+	Target  string  `yaml:"target,omitempty" json:"target,omitempty"`
+	Columns Columns `yaml:"columns,omitempty" json:"columns,omitempty"`
+	// VersionColumn names a source column whose value orders row versions
+	// (e.g. updated_at DATETIME(6) or a counter) for the version write mode.
+	VersionColumn string `yaml:"version_column,omitempty" json:"version_column,omitempty"`
+	WriteMode     string `yaml:"write_mode,omitempty" json:"write_mode,omitempty"`
+	// Key names a non-null unique key to chunk by when the table has no
+	// primary key (its column list, in order).
+	Key      []string  `yaml:"key,omitempty" json:"key,omitempty"`
+	Chunking *Chunking `yaml:"chunking,omitempty" json:"chunking,omitempty"`
+}
+
+// Columns selects and renames columns of a table.
+type Columns struct {
+	Include   []string                  `yaml:"include,omitempty" json:"include,omitempty"`
+	Exclude   []string                  `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+	Rename    map[string]string         `yaml:"rename,omitempty" json:"rename,omitempty"`
+	Overrides map[string]ColumnOverride `yaml:"overrides,omitempty" json:"overrides,omitempty"`
+}
+
+// ColumnOverride changes how one column maps.
+type ColumnOverride struct {
+	// Type forces the Spanner type, e.g. STRING(MAX).
+	Type string `yaml:"type,omitempty" json:"type,omitempty"`
+	// OnInvalid is "dead-letter" (default) or "null": what to do with a value
+	// that cannot be converted.
+	OnInvalid string `yaml:"on_invalid,omitempty" json:"on_invalid,omitempty"`
+}
+
+// Chunking sizes the primary-key chunks a table is split into.
+type Chunking struct {
+	TargetRows int   `yaml:"target_rows,omitempty" json:"target_rows,omitempty"`
+	MaxBytes   int64 `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
+	PageRows   int   `yaml:"page_rows,omitempty" json:"page_rows,omitempty"`
+}
+
+// Throttle is reserved for source-load throttling; no keys are accepted yet.
+type Throttle struct{}
+
+// PII is reserved for column encryption; no keys are accepted yet.
+type PII struct{}
+
+// Error is a spec problem: bad input the operator must fix.
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return e.Msg }
+
+func errf(format string, a ...any) error { return &Error{Msg: fmt.Sprintf(format, a...)} }
+
+// Load reads and validates a spec file.
+func Load(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errf("cannot read spec %s: %v", path, unwrapPathErr(err))
+	}
+	return Parse(path, data)
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type spec\.(\w+)`)
+
+// Parse decodes a spec strictly: unknown keys are errors naming their line.
+func Parse(name string, data []byte) (*Spec, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		if errors.Is(err, errEOF) || err.Error() == "EOF" {
+			return nil, errf("spec %s is empty: it needs source, target and tables", name)
+		}
+		msg := err.Error()
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			return nil, errf("spec %s:%s: unknown key %q in %s; remove it or fix its spelling", name, m[1], m[2], strings.ToLower(m[3]))
+		}
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		msg = strings.ReplaceAll(msg, "\n", "; ")
+		return nil, errf("spec %s: %s", name, msg)
+	}
+	if err := s.validate(); err != nil {
+		return nil, errf("spec %s: %v", name, err)
+	}
+	return &s, nil
+}
+
+var errEOF = errors.New("EOF")
+
+func (s *Spec) validate() error {
+	s.Source.DSN = os.ExpandEnv(s.Source.DSN)
+	s.Target.Database = os.ExpandEnv(s.Target.Database)
+	s.Source.PasswordFile = os.ExpandEnv(s.Source.PasswordFile)
+	if s.Source.DSN == "" {
+		return errors.New("source.dsn is required, e.g. user@tcp(host:3306)/db")
+	}
+	cfg, err := mysql.ParseDSN(s.Source.DSN)
+	if err != nil {
+		return fmt.Errorf("source.dsn is not a valid MySQL DSN (%v); use user@tcp(host:port)/db", redactDSNErr(err))
+	}
+	if cfg.Passwd != "" {
+		return errors.New("source.dsn contains a password; remove it and set source.password_env or source.password_file")
+	}
+	if cfg.DBName == "" {
+		return errors.New("source.dsn names no database; end it with /dbname")
+	}
+	if s.Source.PasswordEnv != "" && s.Source.PasswordFile != "" {
+		return errors.New("source: set password_env or password_file, not both")
+	}
+	if s.Source.TimeZone != "" {
+		if _, err := time.LoadLocation(s.Source.TimeZone); err != nil {
+			return fmt.Errorf("source.time_zone %q is not a known IANA zone; use e.g. UTC or Europe/Berlin", s.Source.TimeZone)
+		}
+	}
+	if !dbPath.MatchString(s.Target.Database) {
+		return fmt.Errorf("target.database %q must look like projects/P/instances/I/databases/D", s.Target.Database)
+	}
+	if len(s.Tables) == 0 {
+		return errors.New("tables is empty; list at least one table with source: NAME")
+	}
+	if err := oneOf("defaults.write_mode", s.Defaults.WriteMode, "", WriteInsertIfAbsent, WriteVersion); err != nil {
+		return err
+	}
+	if err := oneOf("defaults.unsigned_bigint", s.Defaults.UnsignedBigint, "", "numeric", "string"); err != nil {
+		return err
+	}
+	if err := oneOf("defaults.set", s.Defaults.Set, "", "array", "string"); err != nil {
+		return err
+	}
+	if err := oneOf("defaults.bit", s.Defaults.Bit, "", "bytes", "int64"); err != nil {
+		return err
+	}
+	seenSrc := map[string]bool{}
+	seenDst := map[string]bool{}
+	for i := range s.Tables {
+		t := &s.Tables[i]
+		if t.Source == "" {
+			return fmt.Errorf("tables[%d].source is required", i)
+		}
+		if t.Target == "" {
+			t.Target = t.Source
+		}
+		if seenSrc[t.Source] {
+			return fmt.Errorf("table %q is listed twice", t.Source)
+		}
+		if seenDst[strings.ToLower(t.Target)] {
+			return fmt.Errorf("target table %q is used twice", t.Target)
+		}
+		seenSrc[t.Source], seenDst[strings.ToLower(t.Target)] = true, true
+		if len(t.Columns.Include) > 0 && len(t.Columns.Exclude) > 0 {
+			return fmt.Errorf("table %q: columns.include and columns.exclude cannot both be set", t.Source)
+		}
+		if err := oneOf(fmt.Sprintf("table %q write_mode", t.Source), t.WriteMode, "", WriteInsertIfAbsent, WriteVersion); err != nil {
+			return err
+		}
+		if t.WriteMode == "" {
+			t.WriteMode = s.Defaults.WriteMode
+		}
+		if t.WriteMode == "" {
+			t.WriteMode = WriteInsertIfAbsent
+		}
+		if t.WriteMode == WriteVersion && t.VersionColumn == "" {
+			return fmt.Errorf("table %q: write_mode version needs version_column", t.Source)
+		}
+		for c, o := range t.Columns.Overrides {
+			if err := oneOf(fmt.Sprintf("table %q column %q on_invalid", t.Source, c), o.OnInvalid, "", "dead-letter", "null"); err != nil {
+				return err
+			}
+		}
+		if t.Chunking == nil {
+			t.Chunking = s.Defaults.Chunking
+		}
+	}
+	return nil
+}
+
+// Write modes.
+const (
+	WriteInsertIfAbsent = "insert-if-absent"
+	WriteVersion        = "version"
+)
+
+var dbPath = regexp.MustCompile(`^projects/[^/]+/instances/[^/]+/databases/[^/]+$`)
+
+func oneOf(field, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is %q; use one of %s", field, v, strings.Join(allowed[1:], ", "))
+}
+
+// Password fetches the source password from where the spec says. It is
+// called where a connection is opened, never at pipeline construction.
+func (s Source) Password() (string, error) {
+	switch {
+	case s.PasswordEnv != "":
+		v, ok := os.LookupEnv(s.PasswordEnv)
+		if !ok {
+			return "", errf("source.password_env names %s, which is not set; export it before running", s.PasswordEnv)
+		}
+		return v, nil
+	case s.PasswordFile != "":
+		b, err := os.ReadFile(s.PasswordFile)
+		if err != nil {
+			return "", errf("source.password_file: %v", unwrapPathErr(err))
+		}
+		return strings.TrimRight(strings.SplitN(string(b), "\n", 2)[0], "\r"), nil
+	}
+	return "", nil
+}
+
+// Location is the time zone DATETIME values are read in.
+func (s Source) Location() *time.Location {
+	if s.TimeZone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(s.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Database is the database name in the DSN.
+func (s Source) Database() string {
+	cfg, err := mysql.ParseDSN(s.DSN)
+	if err != nil {
+		return ""
+	}
+	return cfg.DBName
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
+	}
+	return err
+}
+
+func redactDSNErr(err error) string { return strings.SplitN(err.Error(), ":", 2)[0] }

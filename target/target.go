@@ -1,0 +1,202 @@
+// Package target owns the connection to the Spanner database rows are
+// written to: one client per database per worker process, DDL application,
+// and the transaction retry policy.
+//
+// The one idea: retries are decided in one place, knowing which server we
+// talk to. Production Spanner answers contention with ABORTED, which the
+// client library already retries. The emulator allows one read-write
+// transaction at a time and, under contention, also answers NotFound
+// "Transaction not found" or FailedPrecondition "Invalid transaction ID".
+// Only when SPANNER_EMULATOR_HOST is set are those treated as retryable, and
+// read-write transactions are serialised per process, so against real
+// Spanner such errors still surface.
+package target
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/spanner"
+	database "cloud.google.com/go/spanner/admin/database/apiv1"
+	"cloud.google.com/go/spanner/admin/database/apiv1/databasepb"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+)
+
+// Emulator reports whether this process talks to the Spanner emulator.
+func Emulator() bool { return os.Getenv("SPANNER_EMULATOR_HOST") != "" }
+
+var (
+	clientsMu sync.Mutex
+	clients   = map[string]*spanner.Client{}
+	// emulatorTxn serialises read-write transactions against the emulator,
+	// which aborts all but one concurrent transaction anyway.
+	emulatorTxn sync.Mutex
+)
+
+// Client returns the process-wide client for db, creating it on first use.
+func Client(ctx context.Context, db string) (*spanner.Client, error) {
+	clientsMu.Lock()
+	defer clientsMu.Unlock()
+	if c, ok := clients[db]; ok {
+		return c, nil
+	}
+	cfg := spanner.ClientConfig{
+		SessionPoolConfig:    spanner.DefaultSessionPoolConfig,
+		DisableNativeMetrics: true,
+	}
+	c, err := spanner.NewClientWithConfig(context.WithoutCancel(ctx), db, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open Spanner database %s: %w", db, err)
+	}
+	clients[db] = c
+	return c, nil
+}
+
+// NotFoundError says the Spanner database does not exist.
+type NotFoundError struct {
+	DB  string
+	Err error
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("Spanner database %s is not reachable: %v; check target.database (and SPANNER_EMULATOR_HOST for the emulator)", e.DB, e.Err)
+}
+
+// Check verifies the database answers a query.
+func Check(ctx context.Context, db string) error {
+	c, err := Client(ctx, db)
+	if err != nil {
+		return &NotFoundError{DB: db, Err: err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT 1"})
+	defer it.Stop()
+	if _, err := it.Next(); err != nil && err != iterator.Done {
+		return &NotFoundError{DB: db, Err: errors.New(oneLine(spanner.ErrDesc(err)))}
+	}
+	return nil
+}
+
+// Tables lists the user tables of the database.
+func Tables(ctx context.Context, db string) (map[string]bool, error) {
+	c, err := Client(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ''"})
+	defer it.Stop()
+	out := map[string]bool{}
+	for {
+		r, err := it.Next()
+		if err == iterator.Done {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var n string
+		if err := r.Columns(&n); err != nil {
+			return nil, err
+		}
+		out[n] = true
+	}
+}
+
+// ApplyDDL runs DDL statements and waits for them.
+func ApplyDDL(ctx context.Context, db string, stmts []string) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	adm, err := database.NewDatabaseAdminClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	op, err := adm.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{Database: db, Statements: stmts})
+	if err != nil {
+		return fmt.Errorf("apply DDL: %s", oneLine(spanner.ErrDesc(err)))
+	}
+	if err := op.Wait(ctx); err != nil {
+		return fmt.Errorf("apply DDL: %s", oneLine(spanner.ErrDesc(err)))
+	}
+	return nil
+}
+
+// Count returns the number of rows in a table.
+func Count(ctx context.Context, db, table string) (int64, error) {
+	c, err := Client(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT COUNT(*) FROM " + quote(table)})
+	defer it.Stop()
+	r, err := it.Next()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = r.Columns(&n)
+	return n, err
+}
+
+func quote(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "`" }
+
+// ReadWrite runs f in a read-write transaction with the retry policy of
+// this package. f may run more than once and must be idempotent.
+func ReadWrite(ctx context.Context, c *spanner.Client, f func(context.Context, *spanner.ReadWriteTransaction) error) (time.Time, error) {
+	if !Emulator() {
+		return c.ReadWriteTransaction(ctx, f)
+	}
+	var last error
+	backoff := 5 * time.Millisecond
+	for attempt := 0; attempt < 60; attempt++ {
+		emulatorTxn.Lock()
+		ts, err := c.ReadWriteTransaction(ctx, f)
+		emulatorTxn.Unlock()
+		if err == nil || !EmulatorRetryable(err) {
+			return ts, err
+		}
+		last = err
+		sleep := backoff + rand.N(backoff)
+		if backoff < 500*time.Millisecond {
+			backoff *= 2
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(sleep):
+		}
+	}
+	return time.Time{}, fmt.Errorf("emulator kept rejecting the transaction: %w", last)
+}
+
+// EmulatorRetryable reports the emulator's stand-ins for ABORTED.
+func EmulatorRetryable(err error) bool {
+	switch spanner.ErrCode(err) {
+	case codes.Aborted:
+		return true
+	case codes.NotFound:
+		return strings.Contains(spanner.ErrDesc(err), "Transaction not found") ||
+			strings.Contains(spanner.ErrDesc(err), "transaction not found")
+	case codes.FailedPrecondition:
+		return strings.Contains(spanner.ErrDesc(err), "Invalid transaction ID") ||
+			strings.Contains(spanner.ErrDesc(err), "invalid transaction")
+	}
+	return false
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
