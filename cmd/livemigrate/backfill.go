@@ -77,6 +77,10 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			if err := os.MkdirAll(filepath.Dir(dl), 0o755); err != nil {
 				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
 			}
+			// A stale file from an earlier run must not pass for this run's.
+			if err := os.Remove(dl); err != nil && !os.IsNotExist(err) {
+				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
+			}
 		}
 		b := pipelines.Backfill{
 			Source:     j.Spec.Source,
