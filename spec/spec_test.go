@@ -1,0 +1,109 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const valid = `source:
+  dsn: user@tcp(127.0.0.1:3306)/shop
+  password_env: SHOP_PW
+target:
+  database: projects/p/instances/i/databases/d
+tables:
+  - source: orders
+    target: Orders
+    columns:
+      exclude: [secret]
+      rename: {created_at: CreatedAt}
+`
+
+func TestParseValid(t *testing.T) {
+	s, err := Parse("x.yaml", []byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Tables[0]; got.Target != "Orders" || got.WriteMode != WriteInsertIfAbsent || got.Columns.Rename["created_at"] != "CreatedAt" {
+		t.Fatalf("unexpected table %+v", got)
+	}
+	if s.Source.Database() != "shop" {
+		t.Fatalf("database = %q", s.Source.Database())
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top key", valid + "extra: 1\n", `x.yaml:12: unknown key "extra" in spec`},
+		{"unknown table key", strings.Replace(valid, "    target: Orders\n", "    target: Orders\n    colums: {}\n", 1), `x.yaml:9: unknown key "colums" in table`},
+		{"unknown source key", strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_env: SHOP_PW\n  pasword: x\n", 1), `x.yaml:4: unknown key "pasword" in source`},
+		{"inline password", strings.Replace(valid, "user@tcp", "user:hunter2@tcp", 1), "contains a password"},
+		{"no database in dsn", strings.Replace(valid, "/shop", "/", 1), "names no database"},
+		{"bad target", strings.Replace(valid, "projects/p/instances/i/databases/d", "d", 1), "must look like projects/P/instances/I/databases/D"},
+		{"no tables", strings.SplitN(valid, "tables:", 2)[0], "tables is empty"},
+		{"bad write mode", valid + "defaults:\n  write_mode: blind\n", `write_mode is "blind"`},
+		{"version without column", strings.Replace(valid, "    target: Orders\n", "    target: Orders\n    write_mode: version\n", 1), "needs version_column"},
+		{"duplicate table", valid + "  - source: orders\n", "listed twice"},
+		{"include and exclude", strings.Replace(valid, "      exclude: [secret]\n", "      exclude: [secret]\n      include: [id]\n", 1), "cannot both be set"},
+		{"bad zone", strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_env: SHOP_PW\n  time_zone: Mars/Olympus\n", 1), "not a known IANA zone"},
+		{"empty", "", "is empty"},
+		{"throttle not yet", valid + "throttle:\n  max_load: 1\n", `unknown key "max_load" in throttle`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(c.yaml))
+			if err == nil {
+				t.Fatalf("no error, want %q", c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not contain %q", err, c.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error leaks the password: %q", err)
+			}
+		})
+	}
+}
+
+func TestPasswordSources(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "pw")
+	if err := os.WriteFile(f, []byte("s3cret\nignored\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if pw, err := (Source{PasswordFile: f}).Password(); err != nil || pw != "s3cret" {
+		t.Fatalf("file: %q %v", pw, err)
+	}
+	t.Setenv("LM_TEST_PW", "from-env")
+	if pw, err := (Source{PasswordEnv: "LM_TEST_PW"}).Password(); err != nil || pw != "from-env" {
+		t.Fatalf("env: %q %v", pw, err)
+	}
+	_, err := (Source{PasswordEnv: "LM_TEST_PW_UNSET_X"}).Password()
+	if err == nil || !strings.Contains(err.Error(), "LM_TEST_PW_UNSET_X") {
+		t.Fatalf("unset env: %v", err)
+	}
+	_, err = (Source{PasswordFile: filepath.Join(dir, "missing")}).Password()
+	if err == nil || !strings.Contains(err.Error(), "password_file") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestExampleSpecParses(t *testing.T) {
+	t.Setenv("LM_MYSQL_USER", "u")
+	t.Setenv("LM_MYSQL_ADDR", "127.0.0.1:1")
+	t.Setenv("LM_MYSQL_PASSWORD_FILE", "/dev/null")
+	t.Setenv("LM_SPANNER_DATABASE", "projects/p/instances/i/databases/d")
+	s, err := Load("../testdata/demo/spec.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Tables) < 3 {
+		t.Fatalf("demo spec has %d tables", len(s.Tables))
+	}
+}
