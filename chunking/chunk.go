@@ -27,6 +27,9 @@ type Chunk struct {
 	Of    int    // number of chunks in the table's plan
 	Lower []byte // encoded Key, exclusive; nil = -inf
 	Upper []byte // encoded Key, inclusive; nil = +inf
+	// Rows is how many rows the chunk held when it was planned (an
+	// estimate of its work, not a bound: a live table keeps changing).
+	Rows int64
 }
 
 func (c Chunk) String() string { return fmt.Sprintf("%s#%d/%d", c.Table, c.ID, c.Of) }

@@ -3,20 +3,246 @@ package chunking
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 
 	"github.com/livemigrate/livemigrate/schema"
 )
 
-// Options size the chunks of a plan.
+// Defaults of Options; see the package comment for why.
+const (
+	DefaultTargetRows = 50_000
+	DefaultMaxBytes   = 64 << 20
+	// MinRows is the smallest chunk the byte cap can force: below it the
+	// per-chunk overhead (a plan query, a progress write) dominates.
+	MinRows = 100
+)
+
+// Options size the chunks of a plan. Zero values mean the defaults.
 type Options struct {
 	// TargetRows is the number of rows a chunk aims at.
 	TargetRows int `json:"target_rows"`
-	// MaxBytes caps a chunk's estimated size.
+	// MaxBytes caps a chunk's estimated size (rows × AVG_ROW_LENGTH).
 	MaxBytes int64 `json:"max_bytes"`
 }
 
+// RowsPerChunk is the chunk size for a table whose rows average
+// avgRowLength bytes: TargetRows, lowered so a chunk stays under MaxBytes,
+// never below MinRows.
+func (o Options) RowsPerChunk(avgRowLength int64) int {
+	n := o.TargetRows
+	if n <= 0 {
+		n = DefaultTargetRows
+	}
+	maxBytes := o.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	if avgRowLength > 0 && int64(n)*avgRowLength > maxBytes {
+		n = int(maxBytes / avgRowLength)
+	}
+	if n < MinRows && (o.TargetRows <= 0 || o.TargetRows >= MinRows) {
+		n = MinRows
+	}
+	if n < 1 {
+		n = 1
+	}
+	return n
+}
+
 // Plan splits a table into chunks that together cover every key exactly
-// once. This first planner returns one unbounded chunk per table.
+// once, by walking the chunk key's index: each boundary is the key n rows
+// after the previous one,
+//
+//	SELECT key FROM t FORCE INDEX (ix) WHERE key > last ORDER BY key LIMIT 1 OFFSET n-1
+//
+// so every chunk but the last holds exactly n rows at planning time,
+// whatever the key's distribution. The last chunk is counted with a bounded
+// query and merged into its neighbour when small. The first chunk has no
+// lower bound and the last no upper bound, so rows inserted outside the
+// planned range later are still copied. An empty or small table is one
+// unbounded chunk.
 func Plan(ctx context.Context, db *sql.DB, p *schema.TablePlan, o Options) ([]Chunk, error) {
-	return []Chunk{{Table: p.Source, ID: 0, Of: 1}}, nil
+	if len(p.Key) == 0 {
+		return nil, fmt.Errorf("table %s has no chunk key", p.Source)
+	}
+	n := o.RowsPerChunk(p.Table.AvgRowLength)
+	w := walker{db: db, p: p, cols: KeyColumns(p), index: KeyIndex(p)}
+	defer w.close()
+	var bounds []Key
+	var last Key
+	for {
+		k, err := w.boundary(ctx, last, n)
+		if err != nil {
+			return nil, err
+		}
+		if k == nil {
+			break
+		}
+		bounds = append(bounds, k)
+		last = k
+	}
+	tail, err := w.tail(ctx, last, n)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]int64, len(bounds)+1)
+	for i := range bounds {
+		rows[i] = int64(n)
+	}
+	rows[len(bounds)] = tail
+	// A small tail joins the previous chunk (at most 1.25 n rows).
+	if len(bounds) > 0 && tail < int64(n)/4 {
+		rows[len(bounds)-1] += tail
+		bounds = bounds[:len(bounds)-1]
+		rows = rows[:len(bounds)+1]
+	}
+	chunks := make([]Chunk, len(bounds)+1)
+	var lower []byte
+	for i := range chunks {
+		c := Chunk{Table: p.Source, ID: i, Of: len(chunks), Lower: lower, Rows: rows[i]}
+		if i < len(bounds) {
+			c.Upper = EncodeKey(bounds[i])
+		}
+		chunks[i] = c
+		lower = c.Upper
+	}
+	return chunks, nil
+}
+
+// KeyIndex names the index that orders the chunk key: PRIMARY, or the
+// unique index whose columns are the key.
+func KeyIndex(p *schema.TablePlan) string {
+	key := make([]string, len(p.Key))
+	for i, c := range p.KeyColumns() {
+		key[i] = c.Source
+	}
+	if equalFold(p.Table.PrimaryKey, key) {
+		return "PRIMARY"
+	}
+	for _, ix := range p.Table.Indexes {
+		if ix.Unique && equalFold(ix.Columns, key) {
+			return ix.Name
+		}
+	}
+	return ""
+}
+
+func equalFold(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !strings.EqualFold(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// walker runs the planning queries through prepared statements, so key
+// values always arrive in the binary protocol's types (the same the Reader
+// sees) and every query holds at most one pooled connection at a time.
+type walker struct {
+	db    *sql.DB
+	p     *schema.TablePlan
+	cols  []KeyColumn
+	index string
+	stmts map[string]*sql.Stmt
+}
+
+func (w *walker) close() {
+	for _, s := range w.stmts {
+		s.Close()
+	}
+}
+
+func (w *walker) from() string {
+	f := schema.QuoteIdent(w.p.Source)
+	if w.index != "" {
+		f += " FORCE INDEX (" + schema.QuoteIdent(w.index) + ")"
+	}
+	return f
+}
+
+func (w *walker) where(after Key) (string, []any) {
+	if after == nil {
+		return "", nil
+	}
+	s, a := After(w.cols, after, false)
+	return " WHERE " + s, a
+}
+
+// BoundaryQuery renders the index-walk query; exported for EXPLAIN tests.
+func BoundaryQuery(p *schema.TablePlan, after Key, n int) (string, []any) {
+	w := walker{p: p, cols: KeyColumns(p), index: KeyIndex(p)}
+	return w.boundaryQuery(after, n)
+}
+
+func (w *walker) boundaryQuery(after Key, n int) (string, []any) {
+	sel := make([]string, len(w.cols))
+	for i, c := range w.cols {
+		sel[i] = schema.QuoteIdent(c.Name)
+	}
+	where, args := w.where(after)
+	return fmt.Sprintf("SELECT %s FROM %s%s ORDER BY %s LIMIT 1 OFFSET %d",
+		strings.Join(sel, ", "), w.from(), where, OrderBy(w.cols, false), n-1), args
+}
+
+func (w *walker) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if w.stmts == nil {
+		w.stmts = map[string]*sql.Stmt{}
+	}
+	if s, ok := w.stmts[q]; ok {
+		return s, nil
+	}
+	s, err := w.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = s
+	return s, nil
+}
+
+// boundary returns the key n rows after `after` (nil: from the start), or
+// nil when fewer than n rows follow.
+func (w *walker) boundary(ctx context.Context, after Key, n int) (Key, error) {
+	q, args := w.boundaryQuery(after, n)
+	s, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", w.p.Source, err)
+	}
+	rows, err := s.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", w.p.Source, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	k := make(Key, len(w.cols))
+	dest := make([]any, len(k))
+	for i := range k {
+		dest[i] = &k[i]
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, err
+	}
+	return NormalizeKey(w.cols, k), rows.Err()
+}
+
+// tail counts the rows after `after`, reading at most n index entries.
+func (w *walker) tail(ctx context.Context, after Key, n int) (int64, error) {
+	where, args := w.where(after)
+	q := fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s ORDER BY %s LIMIT %d) t",
+		w.from(), where, OrderBy(w.cols, false), n)
+	s, err := w.stmt(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("plan %s: %w", w.p.Source, err)
+	}
+	var c int64
+	if err := s.QueryRowContext(ctx, args...).Scan(&c); err != nil {
+		return 0, fmt.Errorf("plan %s: %w", w.p.Source, err)
+	}
+	return c, nil
 }
