@@ -1,8 +1,10 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"strconv"
@@ -79,8 +81,8 @@ func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
 		if !ok {
 			return nil, bad("DECIMAL is not a number")
 		}
-		if !fitsNumeric(s) {
-			return nil, bad("DECIMAL out of Spanner NUMERIC range (29 integer, 9 fraction digits)")
+		if why := numericMisfit(s); why != "" {
+			return nil, bad("%s", why)
 		}
 		return r, nil
 	case KindDecimalString:
@@ -141,22 +143,39 @@ func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
 		}
 		return s, nil
 	case KindSetArray:
-		if b, ok := v.([]byte); ok {
-			if !utf8.Valid(b) {
-				return nil, bad("invalid UTF-8 in SET column")
+		var mask uint64
+		switch x := v.(type) {
+		case int64:
+			mask = uint64(x)
+		case uint64:
+			mask = x
+		case []byte:
+			u, err := strconv.ParseUint(string(x), 10, 64)
+			if err != nil {
+				return nil, bad("SET bitmask is not a number")
 			}
-			if len(b) == 0 {
-				return []string{}, nil
-			}
-			return strings.Split(string(b), ","), nil
+			mask = u
+		default:
+			return nil, unexpected(m, v)
 		}
+		out := []string{}
+		for i, name := range m.Members {
+			if mask&(1<<uint(i)) != 0 {
+				out = append(out, name)
+				mask &^= 1 << uint(i)
+			}
+		}
+		if mask != 0 {
+			return nil, bad("SET bitmask has bits beyond the column's %d members", len(m.Members))
+		}
+		return out, nil
 	case KindJSON:
 		if b, ok := v.([]byte); ok {
-			if !utf8.Valid(b) || !json.Valid(b) {
-				return nil, bad("invalid JSON document")
-			}
 			if len(b) > MaxCellBytes {
 				return nil, bad("JSON of %d bytes exceeds Spanner's 10 MiB cell limit", len(b))
+			}
+			if why := CheckJSON(b); why != "" {
+				return nil, bad("%s", why)
 			}
 			return spanner.NullJSON{Value: json.RawMessage(append([]byte(nil), b...)), Valid: true}, nil
 		}
@@ -215,14 +234,20 @@ func bitValue(b []byte) uint64 {
 	return n
 }
 
-// fitsNumeric reports whether a decimal string has at most 29 integer and 9
-// fraction digits (Spanner NUMERIC).
-func fitsNumeric(s string) bool {
+// numericMisfit says why a decimal string does not fit Spanner NUMERIC (at
+// most 29 integer and 9 significant fraction digits), "" when it fits.
+func numericMisfit(s string) string {
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
 	intPart, frac, _ := strings.Cut(s, ".")
 	intPart = strings.TrimLeft(intPart, "0")
 	frac = strings.TrimRight(frac, "0")
-	return len(intPart) <= NumericIntDigits && len(frac) <= NumericScaleDigits
+	switch {
+	case len(intPart) > NumericIntDigits:
+		return fmt.Sprintf("DECIMAL has %d integer digits; Spanner NUMERIC holds 29", len(intPart))
+	case len(frac) > NumericScaleDigits:
+		return fmt.Sprintf("DECIMAL has %d significant fraction digits; Spanner NUMERIC holds 9 and would round it", len(frac))
+	}
+	return ""
 }
 
 func parseDate(s string) (civil.Date, *BadValue) {
@@ -236,7 +261,7 @@ func parseDate(s string) (civil.Date, *BadValue) {
 		return civil.Date{}, bad("malformed DATE")
 	}
 	if y == 0 || mo == 0 || d == 0 {
-		return civil.Date{}, bad("zero date (year, month or day is 0) has no Spanner DATE")
+		return civil.Date{}, bad("zero date (year, month or day is 0) has no Spanner equivalent")
 	}
 	cd := civil.Date{Year: y, Month: time.Month(mo), Day: d}
 	if !cd.IsValid() {
@@ -284,4 +309,91 @@ func parseDatetime(s string, loc *time.Location) (time.Time, *BadValue) {
 		return time.Time{}, bad("DATETIME in zone %s falls outside Spanner's TIMESTAMP range", loc)
 	}
 	return u, nil
+}
+
+// MaxJSONDepth is Spanner's JSON nesting limit.
+const MaxJSONDepth = 80
+
+// CheckJSON says why Spanner could not store a document exactly ("" when it
+// can): Spanner keeps only the first of duplicate keys, fails on numbers it
+// cannot hold as int64, uint64 or a double that round-trips, and nests at
+// most 80 levels. The reason never quotes the document.
+func CheckJSON(b []byte) string {
+	if !utf8.Valid(b) {
+		return "JSON document is not valid UTF-8"
+	}
+	if !json.Valid(b) {
+		return "invalid JSON document"
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	type frame struct {
+		obj    bool
+		keys   map[string]bool
+		expKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return ""
+		}
+		if err != nil {
+			return "invalid JSON document"
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			if n := len(stack); n > 0 && stack[n-1].obj {
+				stack[n-1].expKey = true
+			}
+			continue
+		}
+		var top *frame
+		if n := len(stack); n > 0 {
+			top = stack[n-1]
+		}
+		if top != nil && top.obj && top.expKey {
+			k, _ := tok.(string)
+			if top.keys[k] {
+				return "JSON object has a duplicate key (Spanner would keep only the first)"
+			}
+			top.keys[k] = true
+			top.expKey = false
+			continue
+		}
+		switch x := tok.(type) {
+		case json.Delim:
+			if len(stack) >= MaxJSONDepth {
+				return fmt.Sprintf("JSON nests deeper than Spanner's %d levels", MaxJSONDepth)
+			}
+			stack = append(stack, &frame{obj: x == '{', keys: map[string]bool{}, expKey: x == '{'})
+			continue
+		case json.Number:
+			if !jsonNumberExact(string(x)) {
+				return "JSON number cannot be stored exactly by Spanner (not an int64, uint64 or round-trip double)"
+			}
+		}
+		if top != nil && top.obj {
+			top.expKey = true
+		}
+	}
+}
+
+// jsonNumberExact reports whether Spanner preserves a JSON number: integers
+// in int64 or uint64 range, or a double whose shortest form has the same
+// decimal value.
+func jsonNumberExact(s string) bool {
+	if _, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return true
+	}
+	if _, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return false
+	}
+	want, ok1 := new(big.Rat).SetString(s)
+	got, ok2 := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, 64))
+	return ok1 && ok2 && want.Cmp(got) == 0
 }

@@ -33,7 +33,9 @@ type Column struct {
 	Collation         string  `json:"collation,omitempty"`
 	Default           *string `json:"default,omitempty"`
 	Generated         bool    `json:"generated,omitempty"`
-	AutoIncrement     bool    `json:"auto_increment,omitempty"`
+	// Expression is a generated column's expression (MySQL SQL).
+	Expression    string `json:"expression,omitempty"`
+	AutoIncrement bool   `json:"auto_increment,omitempty"`
 	// JSON is set for MariaDB JSON columns (LONGTEXT with a json_valid check).
 	JSON bool `json:"json,omitempty"`
 }
@@ -56,6 +58,7 @@ type ForeignKey struct {
 	RefTable   string   `json:"ref_table"`
 	RefColumns []string `json:"ref_columns"`
 	OnDelete   string   `json:"on_delete,omitempty"`
+	OnUpdate   string   `json:"on_update,omitempty"`
 }
 
 // Table is one MySQL table.
@@ -143,7 +146,7 @@ func Introspect(ctx context.Context, db *sql.DB, dbName, table string) (*Table, 
 func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table) error {
 	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT, IS_NULLABLE,
 		LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE,
-		DATETIME_PRECISION, CHARACTER_SET_NAME, COLLATION_NAME, LOWER(EXTRA)
+		DATETIME_PRECISION, CHARACTER_SET_NAME, COLLATION_NAME, LOWER(EXTRA), COALESCE(GENERATION_EXPRESSION, '')
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, dbName, t.Name)
 	if err != nil {
 		return fmt.Errorf("introspect columns of %s: %w", t.Name, err)
@@ -155,7 +158,7 @@ func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table)
 		var nullable, extra string
 		var maxLen, prec, scale, dtp sql.NullInt64
 		if err := rows.Scan(&c.Name, &c.Ordinal, &def, &nullable, &c.DataType, &c.ColumnType, &maxLen, &prec, &scale,
-			&dtp, &charset, &coll, &extra); err != nil {
+			&dtp, &charset, &coll, &extra, &c.Expression); err != nil {
 			return err
 		}
 		c.Nullable = nullable == "YES"
@@ -222,7 +225,7 @@ func introspectIndexes(ctx context.Context, db *sql.DB, dbName string, t *Table)
 
 func introspectForeignKeys(ctx context.Context, db *sql.DB, dbName string, t *Table) error {
 	rows, err := db.QueryContext(ctx, `SELECT k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME,
-		COALESCE(r.DELETE_RULE, '')
+		COALESCE(r.DELETE_RULE, ''), COALESCE(r.UPDATE_RULE, '')
 		FROM information_schema.KEY_COLUMN_USAGE k
 		LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r
 		  ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME
@@ -235,13 +238,13 @@ func introspectForeignKeys(ctx context.Context, db *sql.DB, dbName string, t *Ta
 	byName := map[string]*ForeignKey{}
 	var order []string
 	for rows.Next() {
-		var name, col, refT, refC, onDel string
-		if err := rows.Scan(&name, &col, &refT, &refC, &onDel); err != nil {
+		var name, col, refT, refC, onDel, onUpd string
+		if err := rows.Scan(&name, &col, &refT, &refC, &onDel, &onUpd); err != nil {
 			return err
 		}
 		fk, ok := byName[name]
 		if !ok {
-			fk = &ForeignKey{Name: name, RefTable: refT, OnDelete: onDel}
+			fk = &ForeignKey{Name: name, RefTable: refT, OnDelete: onDel, OnUpdate: onUpd}
 			byName[name] = fk
 			order = append(order, name)
 		}
@@ -309,9 +312,9 @@ func (t *Table) ChunkKey(named []string) ([]string, error) {
 	}
 	sort.Strings(cands)
 	if len(cands) > 0 {
-		return nil, fmt.Errorf("table %q has no primary key; name a unique key with `key: %s` in its spec entry, or exclude the table", t.Name, cands[0])
+		return nil, fmt.Errorf("table %q has no primary key; options: name a NOT NULL unique key with `key: %s` in its spec entry, or exclude the table from the spec", t.Name, cands[0])
 	}
-	return nil, fmt.Errorf("table %q has no primary key and no NOT NULL unique key; add a primary key in MySQL, or exclude the table from the spec", t.Name)
+	return nil, fmt.Errorf("table %q has no primary key and no NOT NULL unique key to chunk and deduplicate by; options: exclude the table from the spec, or add a primary key (or a NOT NULL unique key and name it with `key: [cols]`) in MySQL", t.Name)
 }
 
 func equalFoldList(a, b []string) bool {

@@ -12,26 +12,26 @@ import (
 type Kind int
 
 const (
-	KindInt64          Kind = iota + 1 // TINYINT..BIGINT (signed), INT UNSIGNED and smaller
-	KindBool                           // TINYINT(1), BOOL
-	KindUint64Numeric                  // BIGINT UNSIGNED → NUMERIC
-	KindUint64String                   // BIGINT UNSIGNED → STRING (option)
-	KindNumeric                        // DECIMAL that fits NUMERIC(38,9)
-	KindDecimalString                  // DECIMAL that does not fit → STRING
-	KindFloat32                        // FLOAT
-	KindFloat64                        // DOUBLE
-	KindBitBool                        // BIT(1)
-	KindBitBytes                       // BIT(n)
-	KindBitInt64                       // BIT(n) → INT64 (option)
-	KindString                         // CHAR, VARCHAR, TEXT family, ENUM, TIME, spatial WKT
-	KindSetArray                       // SET → ARRAY<STRING>
-	KindJSON                           // JSON
-	KindBytes                          // BINARY, VARBINARY, BLOB family
-	KindDate                           // DATE
-	KindDatetime                       // DATETIME: wall clock in the source zone
-	KindTimestamp                      // TIMESTAMP: UTC (session pinned)
-	KindYear                           // YEAR
-	KindTextString                     // any type forced to STRING by an override: its MySQL text form
+	KindInt64         Kind = iota + 1 // TINYINT..BIGINT (signed), INT UNSIGNED and smaller
+	KindBool                          // TINYINT(1), BOOL
+	KindUint64Numeric                 // BIGINT UNSIGNED → NUMERIC
+	KindUint64String                  // BIGINT UNSIGNED → STRING (option)
+	KindNumeric                       // DECIMAL that fits NUMERIC(38,9)
+	KindDecimalString                 // DECIMAL that does not fit → STRING
+	KindFloat32                       // FLOAT
+	KindFloat64                       // DOUBLE
+	KindBitBool                       // BIT(1)
+	KindBitBytes                      // BIT(n)
+	KindBitInt64                      // BIT(n) → INT64 (option)
+	KindString                        // CHAR, VARCHAR, TEXT family, ENUM, TIME, spatial WKT
+	KindSetArray                      // SET → ARRAY<STRING>
+	KindJSON                          // JSON
+	KindBytes                         // BINARY, VARBINARY, BLOB family
+	KindDate                          // DATE
+	KindDatetime                      // DATETIME: wall clock in the source zone
+	KindTimestamp                     // TIMESTAMP: UTC (session pinned)
+	KindYear                          // YEAR
+	KindTextString                    // any type forced to STRING by an override: its MySQL text form
 )
 
 // Spanner limits that shape the mapping.
@@ -65,12 +65,16 @@ type Mapping struct {
 	Select string `json:"select"`
 	// MaxLen is the character (STRING) or byte (BYTES) limit, 0 for MAX.
 	MaxLen int64 `json:"max_len,omitempty"`
-	// Zone-related and text details used by the converter.
-	Binary bool `json:"binary,omitempty"` // a text column with a binary charset
+	// Members are a SET's members in definition order: the column is read
+	// as its bitmask (col+0), which, unlike its text form, tells the empty
+	// member apart from the empty set.
+	Members []string `json:"members,omitempty"`
 }
 
 var spatialTypes = map[string]bool{"geometry": true, "point": true, "linestring": true, "polygon": true,
-	"multipoint": true, "multilinestring": true, "multipolygon": true, "geometrycollection": true}
+	"multipoint": true, "multilinestring": true, "multipolygon": true, "geometrycollection": true, "geomcollection": true}
+
+const jsonNote = "JSON is normalised by Spanner (keys sorted, whitespace dropped); documents Spanner cannot store exactly (duplicate keys, numbers that are not int64/uint64/round-trip doubles, nesting over 80) are dead-lettered"
 
 var tinyint1 = regexp.MustCompile(`^tinyint\(1\)`)
 var bitN = regexp.MustCompile(`^bit\((\d+)\)`)
@@ -151,7 +155,7 @@ func mapDefault(c Column, o Options) (Mapping, error) {
 		m.Kind, m.SpannerType, m.MaxLen = KindString, stringType(c.CharMaxLen), c.CharMaxLen
 	case dt == "tinytext", dt == "text", dt == "mediumtext", dt == "longtext":
 		if c.JSON {
-			m.Kind, m.SpannerType = KindJSON, "JSON"
+			m.Kind, m.SpannerType, m.Note = KindJSON, "JSON", jsonNote
 			break
 		}
 		if isBinaryCharset(c) {
@@ -163,14 +167,19 @@ func mapDefault(c Column, o Options) (Mapping, error) {
 		}
 	case dt == "json":
 		m.Kind, m.SpannerType = KindJSON, "JSON"
+		m.Note = jsonNote
 	case dt == "enum":
 		m.Kind, m.SpannerType, m.MaxLen = KindString, stringType(c.CharMaxLen), c.CharMaxLen
+		m.Note = "ENUM as its member text (MySQL's invalid-value entry reads as '')"
 	case dt == "set":
 		if o.SetAsString {
 			m.Kind, m.SpannerType, m.MaxLen = KindString, stringType(c.CharMaxLen), c.CharMaxLen
+			m.Note = "SET as MySQL's comma-separated text (an empty-string member is not shown in it)"
 		} else {
 			m.Kind, m.SpannerType = KindSetArray, "ARRAY<STRING(MAX)>"
-			m.Note = "SET as ARRAY<STRING> of its members; the empty set is an empty array"
+			m.Members = EnumMembers(ct)
+			m.Select = "(" + sel + "+0)"
+			m.Note = "SET read as its bitmask and stored as ARRAY<STRING> of its members in definition order; the empty set is []"
 		}
 	case dt == "binary", dt == "varbinary", dt == "tinyblob", dt == "blob", dt == "mediumblob", dt == "longblob":
 		return mapBytes(c, m), nil
@@ -182,15 +191,17 @@ func mapDefault(c Column, o Options) (Mapping, error) {
 		m.Note = "DATETIME read as wall-clock time in source.time_zone"
 	case dt == "timestamp":
 		m.Kind, m.SpannerType = KindTimestamp, "TIMESTAMP"
+		m.Note = "TIMESTAMP read in UTC (session pinned); zero timestamps are dead-lettered"
 	case dt == "time":
 		m.Kind, m.SpannerType, m.MaxLen = KindString, "STRING(17)", 17
 		m.Note = "TIME as STRING [-]HHH:MM:SS[.ffffff] (negative and > 24 h kept)"
 	case dt == "year":
 		m.Kind, m.SpannerType = KindYear, "INT64"
+		m.Note = "YEAR as INT64 (the zero year 0000 is 0)"
 	case spatialTypes[dt]:
 		m.Kind, m.SpannerType = KindString, "STRING(MAX)"
 		m.Select = "ST_AsText(" + sel + ")"
-		m.Note = "spatial as WKT STRING"
+		m.Note = "spatial as WKT STRING via ST_AsText (the SRID is not kept)"
 	default:
 		return m, &UnsupportedError{Column: c.Name, Type: c.ColumnType, Why: "no Spanner mapping for this type; exclude the column or override its type to STRING(MAX)"}
 	}
@@ -246,13 +257,28 @@ func applyOverride(c Column, m Mapping, override string) (Mapping, error) {
 		switch m.Kind {
 		case KindString, KindDecimalString, KindUint64String:
 			m.SpannerType, m.MaxLen = ov, n
-		case KindBytes, KindBitBytes:
+			m.Note = "overridden to " + ov + "; longer values are dead-lettered"
+		case KindBytes:
+			// Text kept in a binary column (a common legacy pattern).
+			m.Kind, m.SpannerType, m.MaxLen = KindTextString, ov, n
+			m.Note = "binary column holding text, overridden to " + ov + ": values that are not valid UTF-8 are dead-lettered"
+		case KindBitBytes:
 			return bad()
 		default:
 			m.Kind, m.SpannerType, m.MaxLen = KindTextString, ov, n
+			m.Select, m.Members = QuoteIdent(c.Name), nil
+			if spatialTypes[c.DataType] {
+				m.Select = "ST_AsText(" + QuoteIdent(c.Name) + ")"
+			}
+			m.Note = "overridden to " + ov + ": MySQL's text form of the value"
 		}
-		m.Note = "overridden to " + ov
 		return m, nil
+	case ov == "NUMERIC" && m.Kind == KindDecimalString:
+		m.Kind, m.SpannerType, m.MaxLen = KindNumeric, ov, 0
+		m.Note = fmt.Sprintf("DECIMAL(%d,%d) overridden to NUMERIC: values beyond 29 integer or 9 fraction digits are dead-lettered, never rounded", c.Precision, c.Scale)
+	case ov == "INT64" && (m.Kind == KindUint64Numeric || m.Kind == KindUint64String):
+		m.Kind, m.SpannerType, m.MaxLen = KindInt64, ov, 0
+		m.Note = "BIGINT UNSIGNED overridden to INT64: values above 9223372036854775807 are dead-lettered"
 	case ov == "INT64" && m.Kind == KindBitBytes:
 		m.Kind, m.SpannerType, m.MaxLen, m.Note = KindBitInt64, ov, 0, "BIT(n) as INT64 (override)"
 	case ov == "INT64" && m.Kind == KindBool:
@@ -267,6 +293,39 @@ func applyOverride(c Column, m Mapping, override string) (Mapping, error) {
 		return bad()
 	}
 	return m, nil
+}
+
+// EnumMembers parses the members of an enum('a','b') or set('a','b')
+// column type, in definition order.
+func EnumMembers(columnType string) []string {
+	open := strings.IndexByte(columnType, '(')
+	if open < 0 {
+		return nil
+	}
+	var out []string
+	s := columnType[open+1:]
+	for len(s) > 0 && s[0] == '\'' {
+		var b strings.Builder
+		i := 1
+		for i < len(s) {
+			if s[i] == '\'' {
+				if i+1 < len(s) && s[i+1] == '\'' {
+					b.WriteByte('\'')
+					i += 2
+					continue
+				}
+				break
+			}
+			if s[i] == '\\' && i+1 < len(s) {
+				i++
+			}
+			b.WriteByte(s[i])
+			i++
+		}
+		out = append(out, b.String())
+		s = strings.TrimLeft(s[min(i+1, len(s)):], ",")
+	}
+	return out
 }
 
 // QuoteIdent quotes a MySQL identifier.

@@ -14,6 +14,8 @@ type ColumnPlan struct {
 	Target  string  `json:"target"`
 	Column  Column  `json:"column"`
 	Mapping Mapping `json:"mapping"`
+	// Options are the mapping choices the column was mapped with.
+	Options Options `json:"options"`
 	// NullOnInvalid writes NULL instead of dead-lettering a bad value.
 	NullOnInvalid bool `json:"null_on_invalid,omitempty"`
 }
@@ -119,7 +121,9 @@ func BuildPlan(st spec.Table, d spec.Defaults, t *Table) (*TablePlan, error) {
 		if ov.OnInvalid == "null" && !c.Nullable {
 			return nil, fmt.Errorf("table %q: column %q has on_invalid: null but is NOT NULL; use dead-letter", t.Name, c.Name)
 		}
-		p.Cols = append(p.Cols, ColumnPlan{Source: c.Name, Target: target, Column: c, Mapping: m, NullOnInvalid: ov.OnInvalid == "null"})
+		base := opt
+		base.Override = ""
+		p.Cols = append(p.Cols, ColumnPlan{Source: c.Name, Target: target, Column: c, Mapping: m, Options: base, NullOnInvalid: ov.OnInvalid == "null"})
 	}
 	for _, k := range key {
 		for i, c := range p.Cols {
