@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"cloud.google.com/go/spanner"
+	"google.golang.org/api/iterator"
+
+	"github.com/livemigrate/livemigrate/livewrite"
+	"github.com/livemigrate/livemigrate/schema"
+)
+
+// Measurement names, as --only takes them.
+const (
+	mScan    = "scan"    // (1) raw source scan
+	mSink    = "sink"    // (2) raw Spanner sink
+	mExtract = "extract" // (3) livemigrate extraction only
+	mE2E     = "e2e"     // (4) livemigrate end to end
+	mBeam    = "beam"    // (5) databaseio → spannerio
+	mPlan    = "plan"    // (6b) chunking.Plan vs COUNT(*)
+)
+
+var allMeasurements = []string{mScan, mSink, mExtract, mE2E, mBeam, mPlan}
+
+// options are lmbench's flags.
+type options struct {
+	Sizes      []int64
+	Only       map[string]bool
+	Out        string
+	CPUProfile bool
+	PageRows   int
+}
+
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	fs := flag.NewFlagSet("lmbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sizes := fs.String("sizes", "100000,1000000", "comma-separated row counts of the main table (the composite-key table gets a quarter as many)")
+	quick := fs.Bool("quick", false, "fast smoke run: --sizes 20000,100000")
+	only := fs.String("only", strings.Join(allMeasurements, ","), "measurements to run: "+strings.Join(allMeasurements, ","))
+	out := fs.String("out", "bench/results", "directory for <timestamp>.json (and CPU profiles)")
+	cpu := fs.Bool("cpuprofile", false, "write a CPU profile (go tool pprof) of each livemigrate child run next to the JSON")
+	pageRows := fs.Int("page-rows", 2000, "livemigrate source page size (rows)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o := &options{Only: map[string]bool{}, Out: *out, CPUProfile: *cpu, PageRows: *pageRows}
+	spec := *sizes
+	if *quick {
+		spec = "20000,100000"
+	}
+	for _, f := range strings.Split(spec, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || n < 4 {
+			return nil, fmt.Errorf("--sizes: %q is not a row count (≥ 4); e.g. --sizes 100000,1000000", f)
+		}
+		o.Sizes = append(o.Sizes, n)
+	}
+	sort.Slice(o.Sizes, func(i, j int) bool { return o.Sizes[i] < o.Sizes[j] })
+	for _, m := range strings.Split(*only, ",") {
+		m = strings.TrimSpace(m)
+		if m == "" {
+			continue
+		}
+		known := false
+		for _, a := range allMeasurements {
+			known = known || a == m
+		}
+		if !known {
+			return nil, fmt.Errorf("--only: unknown measurement %q; use some of %s", m, strings.Join(allMeasurements, ","))
+		}
+		o.Only[m] = true
+	}
+	if o.PageRows <= 0 {
+		return nil, fmt.Errorf("--page-rows must be positive")
+	}
+	return o, nil
+}
+
+func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "lmbench: %v\n", err)
+		return 2
+	}
+	st, err := loadStack()
+	if err != nil {
+		fmt.Fprintf(stderr, "lmbench: %v\n", err)
+		return 2
+	}
+	rep, path, err := runBench(ctx, st, o, stderr)
+	if rep != nil {
+		writeMarkdown(stdout, rep)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "lmbench: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "\nresults: %s\n", path)
+	if len(rep.Errors()) > 0 {
+		return 1
+	}
+	return 0
+}
+
+// runBench runs every selected measurement at every size and writes the
+// JSON report.
+func runBench(ctx context.Context, st *stack, o *options, logw io.Writer) (*Report, string, error) {
+	started := time.Now().UTC()
+	host, _ := os.Hostname()
+	rep := &Report{Started: started, Host: Host{Cores: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
+		GoVersion: runtime.Version(), Hostname: host}, PageRows: o.PageRows}
+	for _, m := range allMeasurements {
+		if o.Only[m] {
+			rep.Measurements = append(rep.Measurements, m)
+		}
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, "", err
+	}
+	stamp := started.Format("20060102T150405Z")
+	tag := strconv.FormatInt(started.Unix()%(36*36*36*36*36), 36)
+	for _, n := range o.Sizes {
+		if ctx.Err() != nil {
+			break
+		}
+		run := runSize(ctx, st, o, n, tag, filepath.Join(o.Out, stamp), logw)
+		rep.Runs = append(rep.Runs, run)
+	}
+	rep.Finished = time.Now().UTC()
+	rep.summarise()
+	path := filepath.Join(o.Out, stamp+".json")
+	data, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return rep, "", err
+	}
+	return rep, path, ctx.Err()
+}
+
+func logf(w io.Writer, format string, a ...any) {
+	fmt.Fprintf(w, "lmbench %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
+}
+
+// runSize runs the measurements on one freshly generated dataset.
+func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix string, logw io.Writer) *SizeRun {
+	run := &SizeRun{Size: n, Database: fmt.Sprintf("lmbench_%s_%d", tag, n)}
+	fail := func(m string, err error) {
+		run.Failures = append(run.Failures, fmt.Sprintf("%s: %v", m, err))
+		logf(logw, "size %d: %s FAILED: %v", n, m, err)
+	}
+	logf(logw, "size %d: generating tables", n)
+	d, err := st.generate(ctx, run.Database, n)
+	if d != nil {
+		defer st.dropMySQL(context.WithoutCancel(ctx), d)
+	}
+	if err != nil {
+		fail("generate", err)
+		return run
+	}
+	run.Rows, run.GenerateSeconds = d.Rows, d.GenSec
+	run.Tables = map[string]int64{}
+	for _, t := range d.Tables {
+		run.Tables[t.Name] = t.Rows
+	}
+	logf(logw, "size %d: %d rows generated in %.1fs", n, d.Rows, d.GenSec)
+	spID := func(m string) string { return fmt.Sprintf("lb%s_%s_%d", tag, m, n) }
+
+	if o.Only[mPlan] {
+		if run.Plan, err = measurePlan(ctx, d); err != nil {
+			fail(mPlan, err)
+		} else {
+			logf(logw, "size %d: plan %.4fs (%d chunks) vs COUNT(*) %.4fs", n, run.Plan.PlanSeconds, run.Plan.Chunks, run.Plan.CountSeconds)
+		}
+	}
+	if o.Only[mScan] {
+		if run.Scan, err = measureScan(ctx, d); err != nil {
+			fail(mScan, err)
+		} else {
+			logf(logw, "size %d: raw scan %.0f rows/s", n, run.Scan.RowsPerSec)
+		}
+	}
+	if o.Only[mSink] {
+		logf(logw, "size %d: raw sink ...", n)
+		if run.Sink, err = measureSink(ctx, st, d, spID("sink")); err != nil {
+			fail(mSink, err)
+		} else {
+			logf(logw, "size %d: raw sink %.0f rows/s", n, run.Sink.RowsPerSec)
+		}
+	}
+	children := []struct {
+		name, kind string
+		dst        **Measurement
+		ddl        func() []string
+		profile    bool
+	}{
+		{mExtract, kindExtract, &run.Extract, nil, o.CPUProfile},
+		{mE2E, kindE2E, &run.E2E, func() []string { return append(dataDDL(d.Plans), livewrite.DDL(d.Plans, nil)...) }, o.CPUProfile},
+		{mBeam, kindBeam, &run.Beam, func() []string { return dataDDL(d.Plans) }, false},
+	}
+	for _, c := range children {
+		if !o.Only[c.name] || ctx.Err() != nil {
+			continue
+		}
+		logf(logw, "size %d: %s ...", n, c.name)
+		cfg := childConfig{Kind: c.kind, Source: st.src(d.DB), Plans: d.Plans, PageRows: o.PageRows}
+		if c.profile {
+			cfg.CPUProfile, _ = filepath.Abs(fmt.Sprintf("%s-%s-%d.cpu.pprof", prefix, c.name, n))
+		}
+		m, err := func() (*Measurement, error) {
+			if c.ddl != nil {
+				id := spID(c.name)
+				if err := st.createSpannerDB(ctx, id, c.ddl()); err != nil {
+					return nil, err
+				}
+				defer st.dropSpannerDB(id)
+				cfg.Spanner = st.spannerDB(id)
+			}
+			m, err := runChildProcess(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			if c.kind == kindBeam {
+				// databaseio/spannerio count nothing: the target count
+				// below checks that every row landed.
+				*m = *withRSS(newMeasurement(d.Rows, time.Duration(m.Seconds*float64(time.Second))), m.PeakRSSMB)
+			}
+			if cfg.Spanner != "" {
+				got, err := countSpanner(ctx, cfg.Spanner, d.Plans)
+				if err != nil {
+					return nil, fmt.Errorf("count target rows: %w", err)
+				}
+				if got != d.Rows {
+					return nil, fmt.Errorf("target holds %d rows, source %d", got, d.Rows)
+				}
+			}
+			if m.Rows != d.Rows {
+				return nil, fmt.Errorf("read %d rows, source holds %d", m.Rows, d.Rows)
+			}
+			if c.profile {
+				m.Profile = cfg.CPUProfile
+			}
+			return m, nil
+		}()
+		if err != nil {
+			fail(c.name, err)
+			continue
+		}
+		*c.dst = m
+		logf(logw, "size %d: %s %.0f rows/s, peak RSS %.0f MB", n, c.name, m.RowsPerSec, m.PeakRSSMB)
+	}
+	run.ratios()
+	return run
+}
+
+// runChildProcess re-executes this binary to run one Beam measurement and
+// reads its peak RSS from the kernel's rusage.
+func runChildProcess(ctx context.Context, cfg childConfig) (*Measurement, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "lmbench-child")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfgPath, resPath := filepath.Join(dir, "config.json"), filepath.Join(dir, "result.json")
+	data, _ := json.Marshal(cfg)
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "-config", cfgPath, "-result", resPath)
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = io.Discard
+	runErr := cmd.Run()
+	if runErr != nil {
+		return nil, fmt.Errorf("child %s: %v: %s", cfg.Kind, runErr, tail(stderr.String(), 1500))
+	}
+	var res childResult
+	data, err = os.ReadFile(resPath)
+	if err == nil {
+		err = json.Unmarshal(data, &res)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("child %s result: %v", cfg.Kind, err)
+	}
+	m := newMeasurement(res.Rows, time.Duration(res.Seconds*float64(time.Second)))
+	m.Chunks = res.Chunks
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.PeakRSSMB = float64(ru.Maxrss) / 1024 // Linux reports KiB
+	}
+	return m, nil
+}
+
+func withRSS(m *Measurement, rss float64) *Measurement {
+	m.PeakRSSMB = rss
+	return m
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func countSpanner(ctx context.Context, db string, plans []schema.TablePlan) (int64, error) {
+	c, err := spanner.NewClientWithConfig(ctx, db, spanner.ClientConfig{DisableNativeMetrics: true})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	var total int64
+	for i := range plans {
+		it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT COUNT(*) FROM " + schema.QuoteSpanner(plans[i].Target)})
+		r, err := it.Next()
+		if err == iterator.Done {
+			it.Stop()
+			continue
+		}
+		if err != nil {
+			it.Stop()
+			return 0, err
+		}
+		var n int64
+		err = r.Columns(&n)
+		it.Stop()
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}

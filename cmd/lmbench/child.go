@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/databaseio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/spannerio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/pipelines"
+	"github.com/livemigrate/livemigrate/ratelimit"
+	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/source"
+	"github.com/livemigrate/livemigrate/spec"
+	"github.com/livemigrate/livemigrate/transforms"
+)
+
+// childEnv marks a process started by lmbench to run one measurement.
+const childEnv = "LMBENCH_CHILD"
+
+// Child measurement kinds.
+const (
+	kindExtract = "extract"
+	kindE2E     = "e2e"
+	kindBeam    = "beam"
+)
+
+// childConfig is what the parent hands a child, as a JSON file.
+type childConfig struct {
+	Kind       string             `json:"kind"`
+	Source     spec.Source        `json:"source"`
+	Spanner    string             `json:"spanner"` // projects/.../databases/...
+	Plans      []schema.TablePlan `json:"plans"`
+	PageRows   int                `json:"page_rows"`
+	CPUProfile string             `json:"cpu_profile,omitempty"`
+}
+
+// childResult is what a child reports back.
+type childResult struct {
+	Rows    int64   `json:"rows"`
+	Chunks  int64   `json:"chunks"`
+	Seconds float64 `json:"seconds"`
+}
+
+func init() {
+	register.DoFn2x1[context.Context, chunking.Chunk, error](&ExtractChunkFn{})
+	beam.RegisterType(reflect.TypeOf((*BaselineItem)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*BaselineEvent)(nil)).Elem())
+	sql.Register(baselineDriver, pwFileDriver{})
+}
+
+// childMain runs one measurement: lmbench re-executes itself with
+// LMBENCH_CHILD=1 so the parent can read the child's peak RSS.
+func childMain(args []string) int {
+	fs := flag.NewFlagSet("lmbench child", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "child config (JSON)")
+	outPath := fs.String("result", "", "where to write the result (JSON)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	beam.Init()
+	data, err := os.ReadFile(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lmbench child: %v\n", err)
+		return 1
+	}
+	var cfg childConfig
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "lmbench child: config: %v\n", err)
+		return 1
+	}
+	res, err := runChild(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lmbench child %s: %s\n", cfg.Kind, strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
+	}
+	out, _ := json.Marshal(res)
+	if err := os.WriteFile(*outPath, out, 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "lmbench child: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
+	var p *beam.Pipeline
+	switch cfg.Kind {
+	case kindExtract:
+		p = extractPipeline(cfg)
+	case kindE2E:
+		p = pipelines.Backfill{Source: cfg.Source, Database: cfg.Spanner, Tables: cfg.Plans, PageRows: cfg.PageRows}.Build()
+	case kindBeam:
+		var err error
+		if p, err = baselinePipeline(cfg); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown measurement %q", cfg.Kind)
+	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	pr, err := beamx.RunWithMetrics(ctx, p)
+	el := time.Since(start)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	res := &childResult{Seconds: el.Seconds()}
+	if pr != nil {
+		for _, c := range pr.Metrics().AllMetrics().Counters() {
+			switch {
+			case cfg.Kind == kindExtract && c.Key.Namespace == extractNamespace && c.Key.Name == "rows":
+				res.Rows += c.Result()
+			case cfg.Kind == kindExtract && c.Key.Namespace == extractNamespace && c.Key.Name == "chunks":
+				res.Chunks += c.Result()
+			case cfg.Kind == kindE2E && strings.HasPrefix(c.Key.Namespace, transforms.CounterNamespace):
+				switch c.Key.Name {
+				case transforms.CRowsRead:
+					res.Rows += c.Result()
+				case transforms.CChunksDone:
+					res.Chunks += c.Result()
+				}
+			}
+		}
+	}
+	return res, nil
+}
+
+// --- (3) extraction only --------------------------------------------------
+
+const extractNamespace = "lmbench/extract"
+
+// extractPipeline is the backfill pipeline with the writer cut off: the
+// same planner step and shuffle, then read + convert per chunk, rows
+// counted and dropped.
+func extractPipeline(cfg childConfig) *beam.Pipeline {
+	p, s := beam.NewPipelineWithRoot()
+	names := make([]string, len(cfg.Plans))
+	for i, t := range cfg.Plans {
+		names[i] = t.Source
+	}
+	tables := beam.CreateList(s.Scope("tables"), names)
+	chunks := beam.ParDo(s.Scope("plan"), &transforms.PlanChunksFn{Source: cfg.Source, Tables: cfg.Plans, Chunking: chunking.Options{}}, tables)
+	chunks = beam.Reshuffle(s.Scope("spread"), chunks)
+	beam.ParDo0(s.Scope("extract"), &ExtractChunkFn{Source: cfg.Source, Tables: cfg.Plans, PageRows: cfg.PageRows}, chunks)
+	return p
+}
+
+// ExtractChunkFn reads and converts one chunk with livemigrate's Reader and
+// Converter and discards the rows: the copy path without the writer.
+type ExtractChunkFn struct {
+	Source   spec.Source        `json:"source"`
+	Tables   []schema.TablePlan `json:"tables"`
+	PageRows int                `json:"page_rows"`
+
+	db    *sql.DB
+	plans map[string]*schema.TablePlan
+}
+
+// Setup opens the process's shared source pool.
+func (f *ExtractChunkFn) Setup(ctx context.Context) error {
+	var err error
+	if f.db, err = source.Pool(ctx, f.Source); err != nil {
+		return err
+	}
+	f.plans = map[string]*schema.TablePlan{}
+	for i := range f.Tables {
+		f.plans[f.Tables[i].Source] = &f.Tables[i]
+	}
+	return nil
+}
+
+// ProcessElement reads, converts and counts the rows of chunk c.
+func (f *ExtractChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk) error {
+	p, ok := f.plans[c.Table]
+	if !ok {
+		return fmt.Errorf("chunk %s: table not in plan", c)
+	}
+	r := &transforms.Reader{DB: f.db, Plan: p, PageRows: f.PageRows, Gate: ratelimit.Unlimited{}, Retries: 10}
+	conv := &transforms.Converter{Plan: p, Loc: f.Source.Location()}
+	var bad int64
+	st, err := r.Read(ctx, c, func(raw []any, _ chunking.Key) error {
+		if _, _, _, _, bv := conv.Convert(raw); bv != nil {
+			bad++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if bad > 0 {
+		return fmt.Errorf("chunk %s: %d rows failed conversion", c, bad)
+	}
+	beam.NewCounter(extractNamespace, "rows").Inc(ctx, st.Rows)
+	beam.NewCounter(extractNamespace, "chunks").Inc(ctx, 1)
+	return nil
+}
+
+// --- (5) what a Beam user writes by hand ----------------------------------
+
+// BaselineItem is a row of items as a hand-written Beam pipeline declares
+// it: databaseio maps columns by the `column` tag, spannerio by `spanner`.
+// DECIMAL travels as its decimal text (Spanner parses it into NUMERIC);
+// big.Rat cannot be a Beam schema field.
+type BaselineItem struct {
+	ID        int64     `column:"id" spanner:"id"`
+	AccountID int64     `column:"account_id" spanner:"account_id"`
+	Sku       string    `column:"sku" spanner:"sku"`
+	Name      string    `column:"name" spanner:"name"`
+	Price     string    `column:"price" spanner:"price"`
+	Qty       int64     `column:"qty" spanner:"qty"`
+	Weight    float64   `column:"weight" spanner:"weight"`
+	CreatedAt time.Time `column:"created_at" spanner:"created_at"`
+	Note      string    `column:"note" spanner:"note"`
+}
+
+// BaselineEvent is a row of item_events (composite key).
+type BaselineEvent struct {
+	AccountID  int64     `column:"account_id" spanner:"account_id"`
+	EventNo    int64     `column:"event_no" spanner:"event_no"`
+	Kind       string    `column:"kind" spanner:"kind"`
+	Amount     string    `column:"amount" spanner:"amount"`
+	HappenedAt time.Time `column:"happened_at" spanner:"happened_at"`
+	Payload    string    `column:"payload" spanner:"payload"`
+}
+
+var baselineTypes = map[string]reflect.Type{
+	"items":       reflect.TypeOf(BaselineItem{}),
+	"item_events": reflect.TypeOf(BaselineEvent{}),
+}
+
+// baselinePipeline is databaseio.Read → spannerio.Write per table, the
+// textbook pipeline (one query per table on one worker; blind
+// InsertOrUpdate in commits of 1000 rows).
+func baselinePipeline(cfg childConfig) (*beam.Pipeline, error) {
+	p, s := beam.NewPipelineWithRoot()
+	dsn := cfg.Source.DSN + "?parseTime=true&loc=UTC"
+	for _, t := range cfg.Plans {
+		typ, ok := baselineTypes[t.Source]
+		if !ok {
+			return nil, fmt.Errorf("no baseline row type for table %s", t.Source)
+		}
+		ts := s.Scope(t.Source)
+		rows := databaseio.Read(ts, baselineDriver, dsn, t.Source, typ)
+		spannerio.Write(ts, cfg.Spanner, t.Target, rows, spannerio.UseBatchSize(1000))
+	}
+	return p, nil
+}
+
+// baselineDriver is go-sql-driver/mysql with the password read from
+// LM_MYSQL_PASSWORD_FILE when a connection opens, so the DSN databaseio
+// carries in its DoFn (a pipeline option) holds no secret.
+const baselineDriver = "lmbench-mysql"
+
+type pwFileDriver struct{}
+
+func (d pwFileDriver) Open(dsn string) (driver.Conn, error) {
+	c, err := d.OpenConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return c.Connect(context.Background())
+}
+
+func (pwFileDriver) OpenConnector(dsn string) (driver.Connector, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := spec.Source{PasswordFile: os.Getenv("LM_MYSQL_PASSWORD_FILE")}.Password()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Passwd = pw
+	return mysql.NewConnector(cfg)
+}

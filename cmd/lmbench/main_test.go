@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/livemigrate/livemigrate/internal/testenv"
+	"github.com/livemigrate/livemigrate/source"
+)
+
+// TestMain lets the test binary stand in for lmbench's child processes:
+// runChildProcess re-executes os.Executable() with LMBENCH_CHILD=1.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(childMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmoke runs the whole harness on tiny tables against the real stack
+// and checks the JSON holds every measurement with positive rates. It
+// asserts no timing.
+func TestSmoke(t *testing.T) {
+	testenv.Load(t) // fails with "run make up" when the stack is missing; loads .stack/env
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := benchMain(testenv.Context(t), []string{"--sizes", "2000,3000", "--out", out, "--cpuprofile"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("lmbench exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("want one results JSON in %s, got %v", out, files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("results JSON: %v", err)
+	}
+	if len(rep.Runs) != 2 || rep.Runs[0].Size != 2000 || rep.Runs[1].Size != 3000 {
+		t.Fatalf("runs: want sizes 2000 and 3000, got %+v", rep.Runs)
+	}
+	for _, r := range rep.Runs {
+		if len(r.Failures) > 0 {
+			t.Errorf("size %d failures: %v", r.Size, r.Failures)
+		}
+		wantRows := r.Size + r.Size/4
+		if r.Rows != wantRows {
+			t.Errorf("size %d: %d rows generated, want %d", r.Size, r.Rows, wantRows)
+		}
+		for _, name := range []string{mScan, mSink, mExtract, mE2E, mBeam} {
+			m := r.measurement(name)
+			if m == nil {
+				t.Errorf("size %d: measurement %s missing", r.Size, name)
+				continue
+			}
+			if m.Rows != wantRows || m.RowsPerSec <= 0 || m.SecPerMillion <= 0 {
+				t.Errorf("size %d: %s = %+v; want %d rows and positive rates", r.Size, name, m, wantRows)
+			}
+			child := name == mExtract || name == mE2E || name == mBeam
+			if child && m.PeakRSSMB <= 0 {
+				t.Errorf("size %d: %s has no peak RSS", r.Size, name)
+			}
+			if (name == mExtract || name == mE2E) && m.Profile == "" {
+				t.Errorf("size %d: %s has no CPU profile", r.Size, name)
+			} else if m.Profile != "" {
+				if st, err := os.Stat(m.Profile); err != nil || st.Size() == 0 {
+					t.Errorf("size %d: %s CPU profile %s: %v", r.Size, name, m.Profile, err)
+				}
+			}
+		}
+		if r.Plan == nil || r.Plan.Chunks < 2 || r.Plan.PlanSeconds <= 0 || r.Plan.CountSeconds <= 0 {
+			t.Errorf("size %d: planning timing %+v", r.Size, r.Plan)
+		}
+		if r.ExtractOverScan <= 0 || r.E2EOverSink <= 0 || r.E2EOverBeam <= 0 {
+			t.Errorf("size %d: ratios missing: %+v", r.Size, r)
+		}
+	}
+	if len(rep.MemoryGrowth) < 3 || len(rep.CostDrift) < 5 {
+		t.Errorf("cross-size figures missing: memory %v, cost %v", rep.MemoryGrowth, rep.CostDrift)
+	}
+	md := stdout.String()
+	for _, want := range []string{"| measurement |", "(3)/(1)", "(4)/(2)", "(4)/(5)", "peak memory growth", "planning over COUNT(*)"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	// Every MySQL database the run made is gone.
+	st, err := loadStack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := source.Open(context.Background(), st.src(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	for _, r := range rep.Runs {
+		var n int
+		if err := admin.QueryRow("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", r.Database).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if r.Database == "" || n != 0 {
+			t.Errorf("size %d: MySQL database %q left behind", r.Size, r.Database)
+		}
+	}
+}
+
+// TestOptions checks flag parsing: sizes, --quick, --only.
+func TestOptions(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		sizes   []int64
+		only    []string
+		wantErr string
+	}{
+		{args: nil, sizes: []int64{100000, 1000000}, only: allMeasurements},
+		{args: []string{"--quick"}, sizes: []int64{20000, 100000}, only: allMeasurements},
+		{args: []string{"--sizes", "5000,1000", "--only", "scan,plan"}, sizes: []int64{1000, 5000}, only: []string{mScan, mPlan}},
+		{args: []string{"--sizes", "abc"}, wantErr: "--sizes"},
+		{args: []string{"--only", "speed"}, wantErr: "unknown measurement"},
+		{args: []string{"extra"}, wantErr: "unexpected argument"},
+	} {
+		o, err := parseOptions(tc.args, &bytes.Buffer{})
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%v: err = %v, want %q", tc.args, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if len(o.Sizes) != len(tc.sizes) {
+			t.Errorf("%v: sizes %v, want %v", tc.args, o.Sizes, tc.sizes)
+		}
+		for i := range tc.sizes {
+			if i < len(o.Sizes) && o.Sizes[i] != tc.sizes[i] {
+				t.Errorf("%v: sizes %v, want %v", tc.args, o.Sizes, tc.sizes)
+			}
+		}
+		if len(o.Only) != len(tc.only) {
+			t.Errorf("%v: only %v, want %v", tc.args, o.Only, tc.only)
+		}
+		for _, m := range tc.only {
+			if !o.Only[m] {
+				t.Errorf("%v: %s not selected", tc.args, m)
+			}
+		}
+	}
+}

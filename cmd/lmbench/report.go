@@ -1,0 +1,222 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"time"
+)
+
+// Report is one lmbench run, written as bench/results/<timestamp>.json.
+type Report struct {
+	Started      time.Time     `json:"started"`
+	Finished     time.Time     `json:"finished"`
+	Host         Host          `json:"host"`
+	PageRows     int           `json:"page_rows"`
+	Measurements []string      `json:"measurements"`
+	Runs         []*SizeRun    `json:"runs"`
+	Targets      []TargetCheck `json:"targets"`
+	// MemoryGrowth is peak RSS at the largest size over the smallest, per
+	// child measurement.
+	MemoryGrowth map[string]float64 `json:"memory_growth,omitempty"`
+	// CostDrift is seconds-per-million-rows at the largest size over the
+	// smallest, minus one, per measurement (0.1 = 10 % dearer per row).
+	CostDrift map[string]float64 `json:"cost_per_row_drift,omitempty"`
+}
+
+// Host describes the machine.
+type Host struct {
+	Cores     int    `json:"cores"`
+	GOOS      string `json:"goos"`
+	GOARCH    string `json:"goarch"`
+	GoVersion string `json:"go_version"`
+	Hostname  string `json:"hostname"`
+}
+
+// SizeRun is every measurement at one size. Size is the main table's row
+// count; Rows counts every generated row (main + composite-key table),
+// which is what the rates are computed on.
+type SizeRun struct {
+	Size            int64            `json:"size"`
+	Database        string           `json:"mysql_database"`
+	Rows            int64            `json:"rows"`
+	Tables          map[string]int64 `json:"tables"`
+	GenerateSeconds float64          `json:"generate_seconds"`
+
+	Scan    *Measurement `json:"raw_source_scan,omitempty"`    // (1)
+	Sink    *Measurement `json:"raw_sink,omitempty"`           // (2)
+	Extract *Measurement `json:"livemigrate_extract,omitempty"` // (3)
+	E2E     *Measurement `json:"livemigrate_e2e,omitempty"`     // (4)
+	Beam    *Measurement `json:"beam_baseline,omitempty"`       // (5)
+	Plan    *PlanTiming  `json:"planning,omitempty"`            // (6b)
+
+	ExtractOverScan float64 `json:"extract_over_scan,omitempty"` // (3)/(1)
+	E2EOverSink     float64 `json:"e2e_over_sink,omitempty"`     // (4)/(2)
+	E2EOverBeam     float64 `json:"e2e_over_beam,omitempty"`     // (4)/(5)
+
+	Failures []string `json:"failures,omitempty"`
+}
+
+// TargetCheck is one target of issue 6, shown, never asserted.
+type TargetCheck struct {
+	Target string  `json:"target"`
+	Size   string  `json:"size"`
+	Value  float64 `json:"value"`
+	Goal   string  `json:"goal"`
+	Met    bool    `json:"met"`
+}
+
+func ratio(a, b *Measurement) float64 {
+	if a == nil || b == nil || b.RowsPerSec == 0 {
+		return 0
+	}
+	return a.RowsPerSec / b.RowsPerSec
+}
+
+func (r *SizeRun) ratios() {
+	r.ExtractOverScan = ratio(r.Extract, r.Scan)
+	r.E2EOverSink = ratio(r.E2E, r.Sink)
+	r.E2EOverBeam = ratio(r.E2E, r.Beam)
+}
+
+// Errors lists every failed measurement.
+func (rep *Report) Errors() []string {
+	var out []string
+	for _, r := range rep.Runs {
+		for _, f := range r.Failures {
+			out = append(out, fmt.Sprintf("size %d: %s", r.Size, f))
+		}
+	}
+	return out
+}
+
+func (r *SizeRun) measurement(name string) *Measurement {
+	switch name {
+	case mScan:
+		return r.Scan
+	case mSink:
+		return r.Sink
+	case mExtract:
+		return r.Extract
+	case mE2E:
+		return r.E2E
+	case mBeam:
+		return r.Beam
+	}
+	return nil
+}
+
+var measurementTitle = map[string]string{
+	mScan:    "(1) raw source scan (go-sql-driver, one SELECT)",
+	mSink:    "(2) raw sink (spanner client.Apply, 1000 rows/commit)",
+	mExtract: "(3) livemigrate extraction only (Prism)",
+	mE2E:     "(4) livemigrate end to end, dedup on (Prism)",
+	mBeam:    "(5) Beam databaseio.Read → spannerio.Write (Prism)",
+}
+
+// summarise computes the cross-size figures and the target checks.
+func (rep *Report) summarise() {
+	rep.Targets = nil
+	for _, r := range rep.Runs {
+		size := fmt.Sprint(r.Size)
+		if r.ExtractOverScan > 0 {
+			rep.Targets = append(rep.Targets, TargetCheck{"(3)/(1) extraction over raw scan", size, r.ExtractOverScan, "≥ 0.5", r.ExtractOverScan >= 0.5})
+		}
+		if r.E2EOverSink > 0 {
+			rep.Targets = append(rep.Targets, TargetCheck{"(4)/(2) end to end over raw sink", size, r.E2EOverSink, "≥ 0.8", r.E2EOverSink >= 0.8})
+		}
+		if r.E2EOverBeam > 0 {
+			rep.Targets = append(rep.Targets, TargetCheck{"(4)/(5) end to end over Beam baseline", size, r.E2EOverBeam, "≥ 1.0", r.E2EOverBeam >= 1.0})
+		}
+		if r.Plan != nil && r.Plan.CountSeconds > 0 {
+			rep.Targets = append(rep.Targets, TargetCheck{"planning over COUNT(*)", size, r.Plan.Ratio, "≤ 2.0", r.Plan.Ratio <= 2.0})
+		}
+	}
+	if len(rep.Runs) < 2 {
+		return
+	}
+	small, large := rep.Runs[0], rep.Runs[len(rep.Runs)-1]
+	span := fmt.Sprintf("%d→%d", small.Size, large.Size)
+	rep.MemoryGrowth = map[string]float64{}
+	rep.CostDrift = map[string]float64{}
+	for _, name := range allMeasurements {
+		a, b := small.measurement(name), large.measurement(name)
+		if a == nil || b == nil {
+			continue
+		}
+		if a.PeakRSSMB > 0 && b.PeakRSSMB > 0 {
+			g := b.PeakRSSMB / a.PeakRSSMB
+			rep.MemoryGrowth[name] = g
+			if name == mExtract || name == mE2E {
+				rep.Targets = append(rep.Targets, TargetCheck{"peak memory growth, " + name, span, g, "≤ 1.3", g <= 1.3})
+			}
+		}
+		if a.SecPerMillion > 0 {
+			d := b.SecPerMillion/a.SecPerMillion - 1
+			rep.CostDrift[name] = d
+			if name == mExtract || name == mE2E {
+				rep.Targets = append(rep.Targets, TargetCheck{"cost per row drift, " + name, span, d, "within ±0.20", math.Abs(d) <= 0.2})
+			}
+		}
+	}
+}
+
+// writeMarkdown prints the run as markdown tables.
+func writeMarkdown(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "\n### lmbench %s — %d cores, %s, %s/%s, page %d rows\n\n", rep.Started.Format("2006-01-02 15:04 UTC"),
+		rep.Host.Cores, rep.Host.GoVersion, rep.Host.GOOS, rep.Host.GOARCH, rep.PageRows)
+	fmt.Fprintln(w, "| measurement | size | rows | seconds | rows/s | s per 1M rows | peak RSS MB |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	for _, name := range allMeasurements {
+		for _, r := range rep.Runs {
+			m := r.measurement(name)
+			if m == nil {
+				continue
+			}
+			rss := "—"
+			if m.PeakRSSMB > 0 {
+				rss = fmt.Sprintf("%.0f", m.PeakRSSMB)
+			}
+			fmt.Fprintf(w, "| %s | %d | %d | %.2f | %.0f | %.2f | %s |\n", measurementTitle[name], r.Size, m.Rows, m.Seconds, m.RowsPerSec, m.SecPerMillion, rss)
+		}
+	}
+	for _, r := range rep.Runs {
+		if r.Plan != nil {
+			fmt.Fprintf(w, "| (6) chunking.Plan (%d chunks) vs SELECT COUNT(*) | %d | %d | %.4f vs %.4f | | | |\n",
+				r.Plan.Chunks, r.Size, r.Rows, r.Plan.PlanSeconds, r.Plan.CountSeconds)
+		}
+	}
+	if len(rep.Targets) > 0 {
+		fmt.Fprintln(w, "\n| target | size | value | goal | met |")
+		fmt.Fprintln(w, "|---|---:|---:|---|---|")
+		for _, t := range rep.Targets {
+			met := "yes"
+			if !t.Met {
+				met = "**no**"
+			}
+			fmt.Fprintf(w, "| %s | %s | %.2f | %s | %s |\n", t.Target, t.Size, t.Value, t.Goal, met)
+		}
+	}
+	if len(rep.MemoryGrowth) > 0 || len(rep.CostDrift) > 0 {
+		fmt.Fprintln(w, "\n| measurement | peak RSS largest/smallest | s per 1M rows drift |")
+		fmt.Fprintln(w, "|---|---:|---:|")
+		for _, name := range allMeasurements {
+			g, okG := rep.MemoryGrowth[name]
+			d, okD := rep.CostDrift[name]
+			if !okG && !okD {
+				continue
+			}
+			gs, ds := "—", "—"
+			if okG {
+				gs = fmt.Sprintf("%.2f", g)
+			}
+			if okD {
+				ds = fmt.Sprintf("%+.0f %%", d*100)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s |\n", measurementTitle[name], gs, ds)
+		}
+	}
+	for _, e := range rep.Errors() {
+		fmt.Fprintf(w, "\nFAILED %s\n", e)
+	}
+}
