@@ -1,0 +1,225 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/livemigrate/livemigrate/internal/testenv"
+	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/target"
+)
+
+// scriptStatements splits `plan --ddl` output into statements, dropping
+// comment lines.
+func scriptStatements(script string) []string {
+	var out []string
+	for _, chunk := range strings.Split(script, ";\n") {
+		var lines []string
+		for _, l := range strings.Split(chunk, "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "--") && strings.TrimSpace(l) != "" {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 0 {
+			out = append(out, strings.Join(lines, "\n"))
+		}
+	}
+	return out
+}
+
+// TestPlanDDLAppliesToEmulator applies the printed DDL of the type zoo, in
+// each foreign-key mode, to a fresh emulator database, and checks the
+// parent-first order, the hotspot warning and the skipped ARRAY index.
+func TestPlanDDLAppliesToEmulator(t *testing.T) {
+	for _, mode := range []string{schema.FKDefer, schema.FKInline} {
+		t.Run(mode, func(t *testing.T) {
+			e, specPath := loadZoo(t)
+			out, errOut, code := runCLI(t, nil, "plan", "--spec", specPath, "--ddl", "--foreign-keys="+mode)
+			if code != 0 {
+				t.Fatalf("plan --ddl: exit %d\n%s\n%s", code, out, errOut)
+			}
+			stmts := scriptStatements(out)
+			parent, child := -1, -1
+			for i, s := range stmts {
+				if strings.HasPrefix(s, "CREATE TABLE `zoo_parent`") {
+					parent = i
+				}
+				if strings.HasPrefix(s, "CREATE TABLE `zoo_child`") {
+					child = i
+				}
+			}
+			if parent < 0 || child < 0 || parent > child {
+				t.Fatalf("zoo_parent (%d) must be created before zoo_child (%d):\n%s", parent, child, out)
+			}
+			fk := "CONSTRAINT `fk_child_parent` FOREIGN KEY (`parent_id`) REFERENCES `zoo_parent` (`id`) ON DELETE CASCADE"
+			if mode == schema.FKInline && !strings.Contains(stmts[child], fk) {
+				t.Fatalf("inline mode: zoo_child lacks %s:\n%s", fk, stmts[child])
+			}
+			if mode == schema.FKDefer && (strings.Contains(stmts[child], "FOREIGN KEY") || !strings.Contains(out, "-- AFTER THE BACKFILL") ||
+				!strings.Contains(out, "ALTER TABLE `zoo_child` ADD "+fk)) {
+				t.Fatalf("defer mode: the foreign key must follow as ALTER TABLE after the backfill note:\n%s", out)
+			}
+			for _, want := range []string{
+				"zoo_parent.id [hotspot]: AUTO_INCREMENT first primary-key column",
+				"bit-reversed sequence",
+				"index idx_zoo_set skipped: column t_set is ARRAY<STRING(MAX)>",
+				"CREATE UNIQUE NULL_FILTERED INDEX `zoo_parent_uq_parent_tag` ON `zoo_parent` (`tag`)",
+				"CREATE UNIQUE INDEX `zoo_parent_uq_parent_code` ON `zoo_parent` (`code`)",
+				"CREATE TABLE `lm_shadow_typezoo`",
+				"`t_set` ARRAY<STRING(MAX)>",
+				"`t_float` FLOAT32",
+				"`t_json` JSON",
+				"`t_big_u` NUMERIC",
+				"`t_dec_wide` STRING(MAX)",
+				"`t_time6` STRING(17)",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("DDL output lacks %q", want)
+				}
+			}
+			ctx := testenv.Context(t)
+			if err := target.ApplyDDL(ctx, e.SpannerDB, stmts); err != nil {
+				t.Fatalf("emulator rejected the DDL: %v\n%s", err, out)
+			}
+			tables, err := target.Tables(ctx, e.SpannerDB)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []string{"typezoo", "zoo_parent", "zoo_child", "lm_shadow_typezoo"} {
+				if !tables[n] {
+					t.Errorf("table %s not created", n)
+				}
+			}
+			// The schema just created is exactly what the plan wants.
+			out, errOut, code = runCLI(t, nil, "plan", "--spec", specPath, "--delta", "--json")
+			if code != 0 {
+				t.Fatalf("delta against the generated schema: exit %d\n%s\n%s", code, out, errOut)
+			}
+			var d schema.Delta
+			if err := json.Unmarshal([]byte(out), &d); err != nil {
+				t.Fatal(err)
+			}
+			if d.Blocking != 0 || d.Lossy != 0 || d.Compatible != 49+4+3 {
+				t.Fatalf("delta: %d blocking, %d lossy, %d compatible; want 0, 0, 56", d.Blocking, d.Lossy, d.Compatible)
+			}
+		})
+	}
+}
+
+// TestPlanDelta seeds a Spanner schema that diverges from MySQL in every way
+// the report knows and checks each divergence is listed with its class.
+func TestPlanDelta(t *testing.T) {
+	e := testenv.New(t)
+	e.Exec(t,
+		"CREATE TABLE d_same (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(50) NOT NULL)",
+		`CREATE TABLE d_div (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(50), qty INT, price DECIMAL(65,30), flag TINYINT(1),
+			body TEXT, gone VARCHAR(5), nn VARCHAR(5) NULL, f FLOAT, wide VARCHAR(10), big BIGINT UNSIGNED)`,
+		"CREATE TABLE d_pk (a INT NOT NULL, b INT NOT NULL, PRIMARY KEY (a, b))",
+		"CREATE TABLE d_missing (id INT NOT NULL PRIMARY KEY)",
+	)
+	ctx := testenv.Context(t)
+	if err := target.ApplyDDL(ctx, e.SpannerDB, []string{
+		"CREATE TABLE d_same (id INT64 NOT NULL, name STRING(50) NOT NULL) PRIMARY KEY (id)",
+		`CREATE TABLE d_div (id INT64 NOT NULL, name STRING(20), qty STRING(MAX), price NUMERIC, flag INT64, body INT64,
+			nn STRING(5) NOT NULL, f FLOAT64, wide STRING(MAX), big INT64, extra_ok STRING(10), extra_req INT64 NOT NULL) PRIMARY KEY (id)`,
+		"CREATE TABLE d_pk (a INT64 NOT NULL, b INT64 NOT NULL) PRIMARY KEY (b, a)",
+		"CREATE TABLE d_extra (k INT64 NOT NULL) PRIMARY KEY (k)",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	specPath := e.SpecYAML(t, "  - source: d_same\n  - source: d_div\n  - source: d_pk\n  - source: d_missing\n")
+	out, errOut, code := runCLI(t, nil, "plan", "--spec", specPath, "--delta", "--json")
+	if code != 1 {
+		t.Fatalf("delta with blocking differences: exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	var d schema.Delta
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, out)
+	}
+	got := map[string]schema.Finding{}
+	for _, f := range d.Findings {
+		got[f.Table+"."+f.Column+"/"+f.What] = f
+	}
+	want := []struct{ key, class, detail string }{
+		{"d_same.id/column", schema.Compatible, ""},
+		{"d_same.name/column", schema.Compatible, ""},
+		{"d_div.name/column", schema.Lossy, "narrower than planned"},
+		{"d_div.qty/column", schema.Lossy, "needs conversion INT64 → STRING(MAX)"},
+		{"d_div.price/column", schema.Lossy, "columns.overrides.price.type: NUMERIC"},
+		{"d_div.flag/column", schema.Lossy, "needs conversion BOOL → INT64"},
+		{"d_div.f/column", schema.Lossy, "needs conversion FLOAT32 → FLOAT64"},
+		{"d_div.big/column", schema.Lossy, "values above 9223372036854775807 are dead-lettered"},
+		{"d_div.body/column", schema.Blocking, "cannot be written to Spanner INT64"},
+		{"d_div.gone/missing-column", schema.Blocking, "does not exist in Spanner"},
+		{"d_div.nn/nullability", schema.Blocking, "NOT NULL but MySQL allows NULL"},
+		{"d_div.wide/column", schema.Compatible, "wider"},
+		{"d_div.extra_ok/extra-column", schema.Compatible, "leaves it NULL"},
+		{"d_div.extra_req/extra-column", schema.Blocking, "NOT NULL without a default"},
+		{"d_pk./primary-key", schema.Blocking, "primary keys differ"},
+		{"d_missing./missing-table", schema.Blocking, "plan --apply"},
+		{"d_extra./extra-table", schema.Compatible, "not in the spec"},
+	}
+	for _, w := range want {
+		f, ok := got[w.key]
+		if !ok {
+			t.Errorf("no finding %s", w.key)
+			continue
+		}
+		if f.Class != w.class || !strings.Contains(f.Detail, w.detail) {
+			t.Errorf("%s: %s %q, want %s containing %q", w.key, f.Class, f.Detail, w.class, w.detail)
+		}
+	}
+	if d.Blocking != 6 || d.Lossy != 6 {
+		t.Errorf("totals: %d blocking, %d lossy; want 6, 6\n%s", d.Blocking, d.Lossy, out)
+	}
+	// The human table says the same, blocking first, and the last line counts.
+	out, errOut, code = runCLI(t, nil, "plan", "--spec", specPath, "--delta")
+	if code != 1 || !strings.HasPrefix(strings.Split(out, "\n")[1], "BLOCKING") || !strings.Contains(out, "6 blocking, 6 lossy") ||
+		!strings.Contains(errOut, "blocking differences") {
+		t.Fatalf("human delta: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// Nothing blocks for the table that matches: exit 0.
+	okSpec := e.SpecYAML(t, "  - source: d_same\n")
+	if out, errOut, code := runCLI(t, nil, "plan", "--spec", okSpec, "--delta"); code != 0 || !strings.Contains(out, "0 blocking, 0 lossy") {
+		t.Fatalf("delta with nothing blocking: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestPlanTableWithoutKey: a table without a primary key or usable unique
+// key is bad input (exit 2) with the options, never a crash; naming a NOT
+// NULL unique key fixes it.
+func TestPlanTableWithoutKey(t *testing.T) {
+	e := testenv.New(t)
+	e.Exec(t,
+		"CREATE TABLE nokey (a INT, b VARCHAR(10), UNIQUE KEY uq_a (a))",
+		"CREATE TABLE uk (a INT NOT NULL, b VARCHAR(10), UNIQUE KEY uq_a (a))",
+	)
+	cases := []struct {
+		table string
+		want  []string
+	}{
+		{"nokey", []string{`table "nokey" has no primary key and no NOT NULL unique key`, "exclude the table from the spec", "add a primary key"}},
+		{"uk", []string{`table "uk" has no primary key`, "key: [a]", "or exclude the table"}},
+	}
+	for _, c := range cases {
+		for _, cmd := range []string{"plan", "backfill"} {
+			out, errOut, code := runCLI(t, nil, cmd, "--spec", e.SpecYAML(t, "  - source: "+c.table+"\n"))
+			if code != 2 {
+				t.Fatalf("%s %s: exit %d, want 2\n%s\n%s", cmd, c.table, code, out, errOut)
+			}
+			if strings.Contains(errOut, "panic") || strings.Contains(errOut, "goroutine ") {
+				t.Fatalf("crash:\n%s", errOut)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("%s %s: stderr lacks %q:\n%s", cmd, c.table, w, errOut)
+				}
+			}
+		}
+	}
+	out, errOut, code := runCLI(t, nil, "plan", "--spec", e.SpecYAML(t, "  - source: uk\n    key: [a]\n"), "--ddl")
+	if code != 0 || !strings.Contains(out, "PRIMARY KEY (`a`)") {
+		t.Fatalf("with key: [a]: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
