@@ -1,9 +1,16 @@
 // Package pipelines owns the shape of livemigrate's Beam pipelines.
 //
 // The one idea: the pipeline is the data path read top to bottom — plan →
-// read → convert → protect → write — with one shuffle between planning and
+// read → convert → protect → write — with a shuffle between planning and
 // copying, so chunks of every table spread over all workers, and each chunk
-// is copied end to end by one DoFn call.
+// is copied end to end by one DoFn call. (Table names are shuffled too, so
+// big tables plan on different workers.) On Prism every chunk after the
+// shuffle lands in one bundle, and the runner splits that bundle whenever a
+// progress tick passes with no element finished, so slow chunks run in
+// parallel there as well (up to Prism's 8 concurrent bundles); on Dataflow
+// the shuffle spreads chunks over workers and dynamic work rebalancing splits
+// stragglers. Each worker process reads through one pool capped at
+// source.max_connections, shared by planning and copying.
 package pipelines
 
 import (
@@ -22,6 +29,12 @@ type Backfill struct {
 	Database string
 	Tables   []schema.TablePlan
 	Chunking chunking.Options
+	// PerTable overrides Chunking per source table (the spec's chunking).
+	PerTable map[string]chunking.Options
+	// JobID names the job in the progress table of the target database;
+	// rerunning a JobID copies only chunks not recorded as done. Empty: no
+	// checkpointing.
+	JobID string
 	PageRows int
 	Batch    transforms.BatchLimits
 	// DeadLetter is where dead-lettered rows go as JSON lines: a local path
@@ -37,10 +50,14 @@ func (b Backfill) Build() *beam.Pipeline {
 		names[i] = t.Source
 	}
 	tables := beam.CreateList(s.Scope("tables"), names)
-	chunks := beam.ParDo(s.Scope("plan"), &transforms.PlanChunksFn{Source: b.Source, Tables: b.Tables, Chunking: b.Chunking}, tables)
+	if len(names) > 1 {
+		tables = beam.Reshuffle(s.Scope("spread-tables"), tables)
+	}
+	chunks := beam.ParDo(s.Scope("plan"), &transforms.PlanChunksFn{Source: b.Source, Tables: b.Tables, Chunking: b.Chunking,
+		PerTable: b.PerTable, Database: b.Database, JobID: b.JobID}, tables)
 	chunks = beam.Reshuffle(s.Scope("spread"), chunks)
 	dead := beam.ParDo(s.Scope("copy"), &transforms.CopyChunkFn{
-		Source: b.Source, Database: b.Database, Tables: b.Tables, PageRows: b.PageRows, Batch: b.Batch,
+		Source: b.Source, Database: b.Database, Tables: b.Tables, PageRows: b.PageRows, Batch: b.Batch, JobID: b.JobID,
 	}, chunks)
 	if b.DeadLetter != "" {
 		textio.Write(s.Scope("dead-letter"), b.DeadLetter, dead)
