@@ -34,7 +34,7 @@ type Backfill struct {
 	// JobID names the job in the progress table of the target database;
 	// rerunning a JobID copies only chunks not recorded as done. Empty: no
 	// checkpointing.
-	JobID string
+	JobID    string
 	PageRows int
 	Batch    transforms.BatchLimits
 	// DeadLetter is where dead-lettered rows go as JSON lines: a local path

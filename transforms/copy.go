@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/pii"
 	"github.com/livemigrate/livemigrate/ratelimit"
@@ -60,6 +61,9 @@ type CopyChunkFn struct {
 
 	db     *sql.DB
 	client *spanner.Client
+	// JobID, when set, records each copied chunk as done in the progress
+	// table (package checkpoint) after its rows are committed.
+	JobID string `json:"job_id,omitempty"`
 	plans  map[string]*schema.TablePlan
 	loc    *time.Location
 }
@@ -91,6 +95,7 @@ func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, dead
 	st, err := CopyChunk(ctx, CopyDeps{DB: f.db, Client: f.client, Loc: f.loc, PageRows: f.PageRows, Batch: f.Batch,
 		Gate: ratelimit.Unlimited{}, Protect: pii.None{}}, p, c, func(d DeadLetter) {
 		b, _ := json.Marshal(d)
+	started := time.Now()
 		deadLetter(string(b))
 	})
 	beam.NewCounter(ns, CRowsRead).Inc(ctx, st.Read.Rows)
@@ -109,6 +114,11 @@ func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, dead
 }
 
 // CopyDeps are the live resources a chunk copy uses.
+	if f.JobID != "" {
+		if err := checkpoint.MarkDone(ctx, f.client, f.JobID, c, st.Read.Rows, st.Write.Written, started); err != nil {
+			return err
+		}
+	}
 type CopyDeps struct {
 	DB       *sql.DB
 	Client   *spanner.Client

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/spf13/pflag"
 
+	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/pipelines"
@@ -48,6 +49,7 @@ type Report struct {
 	DeadLetter string        `json:"dead_letter,omitempty"`
 }
 
+	JobID      string        `json:"job_id"`
 func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	specPath := fs.String("spec", "", "migration spec (YAML); required")
 	reportJSON := fs.String("report-json", "", "also write the summary as JSON to this file")
@@ -64,6 +66,9 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		if *pageRows <= 0 || *batchRows <= 0 {
 			return job.Input(fmt.Errorf("--page-rows and --batch-rows must be positive"))
 		}
+	jobID := fs.String("job-id", "", "job id in the target's progress table; rerun with the same id to copy only unfinished chunks (default: a new id, printed)")
+	chunkRows := fs.Int("chunk-rows", 0, fmt.Sprintf("target rows per chunk, overriding the spec's chunking.target_rows (default %d)", chunking.DefaultTargetRows))
+	chunkBytes := fs.Int64("chunk-bytes", 0, fmt.Sprintf("max estimated bytes per chunk, overriding the spec's chunking.max_bytes (default %d)", chunking.DefaultMaxBytes))
 		if *batchMutations > transforms.SpannerMaxMutations {
 			return job.Input(fmt.Errorf("--batch-mutations %d exceeds Spanner's limit of %d", *batchMutations, transforms.SpannerMaxMutations))
 		}
@@ -74,11 +79,19 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		defer j.DB.Close()
 		dl := *deadLetter
 		if dl != "" && !strings.Contains(dl, "://") {
+		if err := checkJobFlags(jobID, *chunkRows, *chunkBytes); err != nil {
+			return err
+		}
 			if err := os.MkdirAll(filepath.Dir(dl), 0o755); err != nil {
 				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
 			}
 			// A stale file from an earlier run must not pass for this run's.
 			if err := os.Remove(dl); err != nil && !os.IsNotExist(err) {
+		if err := checkpoint.Ensure(ctx, j.Spec.Target.Database); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
+		chunkOpts, perTable := chunkOptions(j.Spec, *chunkRows, *chunkBytes)
 				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
 			}
 		}
@@ -86,12 +99,14 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			Source:     j.Spec.Source,
 			Database:   j.Spec.Target.Database,
 			Tables:     j.Plans,
-			Chunking:   chunking.Options{},
+			Chunking:   chunkOpts,
+			PerTable:   perTable,
+			JobID:      *jobID,
 			PageRows:   *pageRows,
 			Batch:      transforms.BatchLimits{Rows: *batchRows, Mutations: *batchMutations, Bytes: *batchBytes},
 			DeadLetter: dl,
 		}
-		rep := Report{Spec: *specPath, Runner: runnerName(), Started: time.Now().UTC(), DeadLetter: dl}
+		rep := Report{Spec: *specPath, JobID: *jobID, Runner: runnerName(), Started: time.Now().UTC(), DeadLetter: dl}
 		res, err := beamx.RunWithMetrics(ctx, b.Build())
 		rep.Seconds = time.Since(rep.Started).Seconds()
 		if err != nil {
