@@ -58,12 +58,12 @@ type CopyChunkFn struct {
 	Tables   []schema.TablePlan `json:"tables"`
 	PageRows int                `json:"page_rows"`
 	Batch    BatchLimits        `json:"batch"`
-
-	db     *sql.DB
-	client *spanner.Client
 	// JobID, when set, records each copied chunk as done in the progress
 	// table (package checkpoint) after its rows are committed.
 	JobID string `json:"job_id,omitempty"`
+
+	db     *sql.DB
+	client *spanner.Client
 	plans  map[string]*schema.TablePlan
 	loc    *time.Location
 }
@@ -92,10 +92,10 @@ func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, dead
 		return fmt.Errorf("chunk %s: table not in plan", c)
 	}
 	ns := CounterNamespace + p.Source
+	started := time.Now()
 	st, err := CopyChunk(ctx, CopyDeps{DB: f.db, Client: f.client, Loc: f.loc, PageRows: f.PageRows, Batch: f.Batch,
 		Gate: ratelimit.Unlimited{}, Protect: pii.None{}}, p, c, func(d DeadLetter) {
 		b, _ := json.Marshal(d)
-	started := time.Now()
 		deadLetter(string(b))
 	})
 	beam.NewCounter(ns, CRowsRead).Inc(ctx, st.Read.Rows)
@@ -108,17 +108,17 @@ func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, dead
 	if err != nil {
 		return err
 	}
+	if f.JobID != "" {
+		if err := checkpoint.MarkDone(ctx, f.client, f.JobID, c, st.Read.Rows, st.Write.Written, started); err != nil {
+			return err
+		}
+	}
 	beam.NewCounter(ns, CChunksDone).Inc(ctx, 1)
 	log.Debugf(ctx, "chunk %s: read %d, written %d, existing %d, dead-lettered %d", c, st.Read.Rows, st.Write.Written, st.Write.SkippedExisted, st.DeadLettered)
 	return nil
 }
 
 // CopyDeps are the live resources a chunk copy uses.
-	if f.JobID != "" {
-		if err := checkpoint.MarkDone(ctx, f.client, f.JobID, c, st.Read.Rows, st.Write.Written, started); err != nil {
-			return err
-		}
-	}
 type CopyDeps struct {
 	DB       *sql.DB
 	Client   *spanner.Client

@@ -42,6 +42,7 @@ type TableReport struct {
 // Report is the whole run's summary, also written by --report-json.
 type Report struct {
 	Spec       string        `json:"spec"`
+	JobID      string        `json:"job_id"`
 	Runner     string        `json:"runner"`
 	Started    time.Time     `json:"started"`
 	Seconds    float64       `json:"seconds"`
@@ -49,7 +50,6 @@ type Report struct {
 	DeadLetter string        `json:"dead_letter,omitempty"`
 }
 
-	JobID      string        `json:"job_id"`
 func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	specPath := fs.String("spec", "", "migration spec (YAML); required")
 	reportJSON := fs.String("report-json", "", "also write the summary as JSON to this file")
@@ -59,6 +59,9 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	batchMutations := fs.Int("batch-mutations", transforms.DefaultBatch.Mutations, "max mutations per Spanner commit (Spanner's limit is 80000)")
 	batchBytes := fs.Int64("batch-bytes", transforms.DefaultBatch.Bytes, "max bytes per Spanner commit (Spanner's limit is 100 MB)")
 	noVerifyCounts := fs.Bool("no-count", false, "skip counting source and target rows after the run")
+	jobID := fs.String("job-id", "", "job id in the target's progress table; rerun with the same id to copy only unfinished chunks (default: a new id, printed)")
+	chunkRows := fs.Int("chunk-rows", 0, fmt.Sprintf("target rows per chunk, overriding the spec's chunking.target_rows (default %d)", chunking.DefaultTargetRows))
+	chunkBytes := fs.Int64("chunk-bytes", 0, fmt.Sprintf("max estimated bytes per chunk, overriding the spec's chunking.max_bytes (default %d)", chunking.DefaultMaxBytes))
 	return func(ctx context.Context) error {
 		if *specPath == "" {
 			return job.Input(fmt.Errorf("--spec is required; e.g. --spec testdata/demo/spec.yaml"))
@@ -66,32 +69,29 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		if *pageRows <= 0 || *batchRows <= 0 {
 			return job.Input(fmt.Errorf("--page-rows and --batch-rows must be positive"))
 		}
-	jobID := fs.String("job-id", "", "job id in the target's progress table; rerun with the same id to copy only unfinished chunks (default: a new id, printed)")
-	chunkRows := fs.Int("chunk-rows", 0, fmt.Sprintf("target rows per chunk, overriding the spec's chunking.target_rows (default %d)", chunking.DefaultTargetRows))
-	chunkBytes := fs.Int64("chunk-bytes", 0, fmt.Sprintf("max estimated bytes per chunk, overriding the spec's chunking.max_bytes (default %d)", chunking.DefaultMaxBytes))
 		if *batchMutations > transforms.SpannerMaxMutations {
 			return job.Input(fmt.Errorf("--batch-mutations %d exceeds Spanner's limit of %d", *batchMutations, transforms.SpannerMaxMutations))
+		}
+		if err := checkJobFlags(jobID, *chunkRows, *chunkBytes); err != nil {
+			return err
 		}
 		j, err := job.Load(ctx, *specPath, true)
 		if err != nil {
 			return err
 		}
 		defer j.DB.Close()
-		dl := *deadLetter
-		if dl != "" && !strings.Contains(dl, "://") {
-		if err := checkJobFlags(jobID, *chunkRows, *chunkBytes); err != nil {
-			return err
-		}
-			if err := os.MkdirAll(filepath.Dir(dl), 0o755); err != nil {
-				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
-			}
-			// A stale file from an earlier run must not pass for this run's.
-			if err := os.Remove(dl); err != nil && !os.IsNotExist(err) {
 		if err := checkpoint.Ensure(ctx, j.Spec.Target.Database); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
 		chunkOpts, perTable := chunkOptions(j.Spec, *chunkRows, *chunkBytes)
+		dl := *deadLetter
+		if dl != "" && !strings.Contains(dl, "://") {
+			if err := os.MkdirAll(filepath.Dir(dl), 0o755); err != nil {
+				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
+			}
+			// A stale file from an earlier run must not pass for this run's.
+			if err := os.Remove(dl); err != nil && !os.IsNotExist(err) {
 				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
 			}
 		}

@@ -30,8 +30,8 @@ type command struct {
 var commands = []command{
 	{"backfill", "copy every table of the spec into Spanner", true, backfillCmd},
 	{"plan", "show the Spanner DDL for the spec's tables (--ddl), create them (--apply)", false, planCmd},
-}
 	{"status", "print a backfill job's per-table progress (--job ID) from the target's progress table", false, statusCmd},
+}
 
 func main() {
 	// Workers are started as "livemigrate --worker=true ..." with Beam's
