@@ -356,6 +356,7 @@ func fkOrder(plans []TablePlan, byName map[string]*TablePlan) []*TablePlan {
 			}
 			if ready {
 				out, done[name], progress = append(out, &plans[i]), true, true
+				break // rescan from the top: keep spec order where possible
 			}
 		}
 		if !progress { // a cycle: take the first remaining table
