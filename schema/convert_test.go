@@ -67,6 +67,7 @@ func TestConvertValues(t *testing.T) {
 		{"bad calendar date", mustMap(t, col("date", "date"), Options{}), []byte("2023-02-29"), nil, nil, "invalid calendar date"},
 		{"datetime utc", mustMap(t, col("datetime", "datetime(6)"), Options{}), []byte("9999-12-31 23:59:59.999999"), time.UTC, time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), ""},
 		{"datetime zone", mustMap(t, col("datetime", "datetime(6)"), Options{}), []byte("2024-07-01 12:00:00.000000"), berlin, time.Date(2024, 7, 1, 10, 0, 0, 0, time.UTC), ""},
+		{"datetime dst overlap is standard time", mustMap(t, col("datetime", "datetime"), Options{}), []byte("2024-10-27 02:30:00"), berlin, time.Date(2024, 10, 27, 1, 30, 0, 0, time.UTC), ""},
 		{"datetime dst gap", mustMap(t, col("datetime", "datetime"), Options{}), []byte("2024-03-31 02:30:00"), berlin, nil, "daylight-saving gap"},
 		{"datetime zone overflow", mustMap(t, col("datetime", "datetime"), Options{}), []byte("0001-01-01 00:30:00"), berlin, nil, "outside Spanner's TIMESTAMP range"},
 		{"timestamp ignores zone", mustMap(t, col("timestamp", "timestamp(6)"), Options{}), []byte("2038-01-19 03:14:07.999999"), berlin, time.Date(2038, 1, 19, 3, 14, 7, 999999000, time.UTC), ""},
