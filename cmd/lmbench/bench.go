@@ -21,6 +21,7 @@ import (
 	"cloud.google.com/go/spanner"
 	"google.golang.org/api/iterator"
 
+	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/schema"
 )
@@ -214,7 +215,9 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		profile    bool
 	}{
 		{mExtract, kindExtract, &run.Extract, nil, o.CPUProfile},
-		{mE2E, kindE2E, &run.E2E, func() []string { return append(dataDDL(d.Plans), livewrite.DDL(d.Plans, nil)...) }, o.CPUProfile},
+		{mE2E, kindE2E, &run.E2E, func() []string {
+			return append(append(dataDDL(d.Plans), livewrite.DDL(d.Plans, nil)...), checkpoint.DDL)
+		}, o.CPUProfile},
 		{mBeam, kindBeam, &run.Beam, func() []string { return dataDDL(d.Plans) }, false},
 	}
 	for _, c := range children {
@@ -285,6 +288,9 @@ func runChildProcess(ctx context.Context, cfg childConfig) (*Measurement, error)
 	}
 	defer os.RemoveAll(dir)
 	cfgPath, resPath := filepath.Join(dir, "config.json"), filepath.Join(dir, "result.json")
+	if cfg.Kind == kindE2E {
+		cfg.DeadLetter = filepath.Join(dir, "dead-letter.jsonl")
+	}
 	data, _ := json.Marshal(cfg)
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/databaseio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/spannerio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/go-sql-driver/mysql"
 
@@ -48,6 +49,7 @@ type childConfig struct {
 	Plans      []schema.TablePlan `json:"plans"`
 	PageRows   int                `json:"page_rows"`
 	CPUProfile string             `json:"cpu_profile,omitempty"`
+	DeadLetter string             `json:"dead_letter,omitempty"`
 }
 
 // childResult is what a child reports back.
@@ -58,7 +60,8 @@ type childResult struct {
 }
 
 func init() {
-	register.DoFn2x1[context.Context, chunking.Chunk, error](&ExtractChunkFn{})
+	register.DoFn3x1[context.Context, chunking.Chunk, func(int64), error](&ExtractChunkFn{})
+	register.Emitter1[int64]()
 	beam.RegisterType(reflect.TypeOf((*BaselineItem)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*BaselineEvent)(nil)).Elem())
 	sql.Register(baselineDriver, pwFileDriver{})
@@ -104,7 +107,11 @@ func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
 	case kindExtract:
 		p = extractPipeline(cfg)
 	case kindE2E:
-		p = pipelines.Backfill{Source: cfg.Source, Database: cfg.Spanner, Tables: cfg.Plans, PageRows: cfg.PageRows}.Build()
+		// The real backfill: default chunking, insert-if-absent with
+		// tombstone check and re-validation, progress checkpointed.
+		// Dead letters go to a file as with the CLI's default.
+		p = pipelines.Backfill{Source: cfg.Source, Database: cfg.Spanner, Tables: cfg.Plans, PageRows: cfg.PageRows,
+			JobID: "lmbench", DeadLetter: cfg.DeadLetter}.Build()
 	case kindBeam:
 		var err error
 		if p, err = baselinePipeline(cfg); err != nil {
@@ -167,7 +174,11 @@ func extractPipeline(cfg childConfig) *beam.Pipeline {
 	tables := beam.CreateList(s.Scope("tables"), names)
 	chunks := beam.ParDo(s.Scope("plan"), &transforms.PlanChunksFn{Source: cfg.Source, Tables: cfg.Plans, Chunking: chunking.Options{}}, tables)
 	chunks = beam.Reshuffle(s.Scope("spread"), chunks)
-	beam.ParDo0(s.Scope("extract"), &ExtractChunkFn{Source: cfg.Source, Tables: cfg.Plans, PageRows: cfg.PageRows}, chunks)
+	rows := beam.ParDo(s.Scope("extract"), &ExtractChunkFn{Source: cfg.Source, Tables: cfg.Plans, PageRows: cfg.PageRows}, chunks)
+	// The per-chunk row counts leave the stage (as the backfill's dead
+	// letters do towards textio): a stage without outputs makes Prism's
+	// progress loop spin on a closed channel for the whole bundle.
+	stats.Sum(s.Scope("total"), rows)
 	return p
 }
 
@@ -195,8 +206,9 @@ func (f *ExtractChunkFn) Setup(ctx context.Context) error {
 	return nil
 }
 
-// ProcessElement reads, converts and counts the rows of chunk c.
-func (f *ExtractChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk) error {
+// ProcessElement reads, converts and counts the rows of chunk c, and
+// emits the count.
+func (f *ExtractChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, emit func(int64)) error {
 	p, ok := f.plans[c.Table]
 	if !ok {
 		return fmt.Errorf("chunk %s: table not in plan", c)
@@ -218,6 +230,7 @@ func (f *ExtractChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk) e
 	}
 	beam.NewCounter(extractNamespace, "rows").Inc(ctx, st.Rows)
 	beam.NewCounter(extractNamespace, "chunks").Inc(ctx, 1)
+	emit(st.Rows)
 	return nil
 }
 
