@@ -83,7 +83,7 @@ demo: up build
 	$(WITH_STACK_ENV) scripts/demo.sh
 
 bench: up
-	$(WITH_STACK_ENV) $(GO) run ./cmd/lmbench
+	$(WITH_STACK_ENV) $(GO) run ./cmd/lmbench $(BENCH_ARGS)
 
 soak: up
 	$(WITH_STACK_ENV) $(GO) test -count=1 -timeout 60m -run Soak -tags soak ./...
