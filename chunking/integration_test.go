@@ -418,3 +418,16 @@ func TestPlanByteCap(t *testing.T) {
 	}
 	checkCover(t, db, p, chunks, 500)
 }
+
+// TestPlanRefusesEnumKey: MySQL orders ENUM by ordinal but compares it as
+// text, so keyset chunking over it would skip or repeat rows.
+func TestPlanRefusesEnumKey(t *testing.T) {
+	e := testenv.New(t)
+	db := open(t, e)
+	e.Exec(t, "CREATE TABLE en (k ENUM('zebra','apple') NOT NULL PRIMARY KEY)", "INSERT INTO en VALUES ('zebra'), ('apple')")
+	p := tablePlan(t, e, db, "en")
+	_, err := chunking.Plan(testenv.Context(t), db, p, chunking.Options{TargetRows: 1})
+	if err == nil || !strings.Contains(err.Error(), "ENUM") {
+		t.Fatalf("got %v, want an error naming the ENUM key", err)
+	}
+}

@@ -66,6 +66,11 @@ func Plan(ctx context.Context, db *sql.DB, p *schema.TablePlan, o Options) ([]Ch
 	if len(p.Key) == 0 {
 		return nil, fmt.Errorf("table %s has no chunk key", p.Source)
 	}
+	for _, c := range p.KeyColumns() {
+		if c.Column.DataType == "enum" || c.Column.DataType == "set" {
+			return nil, fmt.Errorf("table %s: key column %s is %s, which MySQL sorts by ordinal but compares as text, so it cannot be chunked; name another unique key with key: in the spec", p.Source, c.Source, strings.ToUpper(c.Column.DataType))
+		}
+	}
 	n := o.RowsPerChunk(p.Table.AvgRowLength)
 	w := walker{db: db, p: p, cols: KeyColumns(p), index: KeyIndex(p)}
 	defer w.close()
