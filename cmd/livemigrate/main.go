@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -29,7 +30,7 @@ type command struct {
 
 var commands = []command{
 	{"backfill", "copy every table of the spec into Spanner", true, backfillCmd},
-	{"plan", "show the Spanner DDL for the spec's tables (--ddl), create them (--apply)", false, planCmd},
+	{"plan", "show the Spanner DDL for the spec's tables (--ddl), create them (--apply), compare with an existing database (--delta)", false, planCmd},
 	{"status", "print a backfill job's per-table progress (--job ID) from the target's progress table", false, statusCmd},
 }
 
@@ -84,6 +85,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("livemigrate "+cmd.name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	exec := cmd.flags(fs)
+	var logLevel *string
+	if cmd.beam {
+		logLevel = fs.String("log-level", "auto", "log level: debug, info, warn, error; auto is warn on prism (the runner's chatter hidden) and info elsewhere (Dataflow's --dry_run prints the job at info)")
+	}
 	own := fs.FlagUsages()
 	beamUsage := ""
 	if cmd.beam {
@@ -108,6 +113,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd.beam {
 		if err := mirrorBeamFlags(fs); err != nil {
+			fmt.Fprintf(stderr, "livemigrate %s: %v\n", cmd.name, err)
+			return 2
+		}
+		if err := setLogLevel(*logLevel); err != nil {
 			fmt.Fprintf(stderr, "livemigrate %s: %v\n", cmd.name, err)
 			return 2
 		}
@@ -161,4 +170,25 @@ func pflagRunner() string {
 		return f.Value.String()
 	}
 	return ""
+}
+
+// setLogLevel sets the level of the default slog logger, which the Beam SDK
+// and the Prism runner log through.
+func setLogLevel(level string) error {
+	var l slog.Level
+	switch level {
+	case "auto":
+		l = slog.LevelInfo
+		if r := pflagRunner(); r == "" || r == "prism" {
+			l = slog.LevelWarn
+		}
+	case "debug", "info", "warn", "error":
+		if err := l.UnmarshalText([]byte(level)); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("--log-level %q: use debug, info, warn, error or auto", level)
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
+	return nil
 }
