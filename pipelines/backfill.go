@@ -7,7 +7,9 @@
 // big tables plan on different workers.) On Prism every chunk after the
 // shuffle lands in one bundle, and the runner splits that bundle whenever a
 // progress tick passes with no element finished, so slow chunks run in
-// parallel there as well (up to Prism's 8 concurrent bundles); on Dataflow
+// parallel there as well (up to Prism's 8 concurrent bundles; measured from
+// the progress table's StartedAt/DoneAt: 20 chunks of 10,000 rows reached 5
+// to 8 chunks in flight within about 1 s of the first); on Dataflow
 // the shuffle spreads chunks over workers and dynamic work rebalancing splits
 // stragglers. Each worker process reads through one pool capped at
 // source.max_connections, shared by planning and copying.
