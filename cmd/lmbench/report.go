@@ -43,8 +43,8 @@ type SizeRun struct {
 	Tables          map[string]int64 `json:"tables"`
 	GenerateSeconds float64          `json:"generate_seconds"`
 
-	Scan    *Measurement `json:"raw_source_scan,omitempty"`    // (1)
-	Sink    *Measurement `json:"raw_sink,omitempty"`           // (2)
+	Scan    *Measurement `json:"raw_source_scan,omitempty"`     // (1)
+	Sink    *Measurement `json:"raw_sink,omitempty"`            // (2)
 	Extract *Measurement `json:"livemigrate_extract,omitempty"` // (3)
 	E2E     *Measurement `json:"livemigrate_e2e,omitempty"`     // (4)
 	Beam    *Measurement `json:"beam_baseline,omitempty"`       // (5)
