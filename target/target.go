@@ -87,27 +87,34 @@ func Check(ctx context.Context, db string) error {
 
 // Tables lists the user tables of the database.
 func Tables(ctx context.Context, db string) (map[string]bool, error) {
+	return Names(ctx, db, "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ''")
+}
+
+// ForeignKeys lists the foreign-key constraint names of the database.
+func ForeignKeys(ctx context.Context, db string) (map[string]bool, error) {
+	return Names(ctx, db, "SELECT CONSTRAINT_NAME FROM INFORMATION_SCHEMA.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ''")
+}
+
+// Names runs a query whose single STRING column lists names, and returns
+// them as a set.
+func Names(ctx context.Context, db, sql string) (map[string]bool, error) {
 	c, err := Client(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ''"})
-	defer it.Stop()
 	out := map[string]bool{}
-	for {
-		r, err := it.Next()
-		if err == iterator.Done {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = c.Single().Query(ctx, spanner.Statement{SQL: sql}).Do(func(r *spanner.Row) error {
 		var n string
 		if err := r.Columns(&n); err != nil {
-			return nil, err
+			return err
 		}
 		out[n] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read Spanner INFORMATION_SCHEMA: %s", oneLine(spanner.ErrDesc(err)))
 	}
+	return out, nil
 }
 
 // ApplyDDL runs DDL statements and waits for them.

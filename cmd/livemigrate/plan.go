@@ -10,9 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"cloud.google.com/go/spanner"
 	"github.com/spf13/pflag"
-	"google.golang.org/api/iterator"
 
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/livewrite"
@@ -110,29 +108,18 @@ func shadowComment(i int) []string {
 	return []string{"livemigrate shadow tables: the live path's marks and tombstones, read by the backfill; drop them after cutover"}
 }
 
-// foreignKeys lists the foreign-key constraint names of the database.
+// foreignKeys lists the foreign-key constraint names of the database, in
+// lower case.
 func foreignKeys(ctx context.Context, db string) (map[string]bool, error) {
-	c, err := target.Client(ctx, db)
+	names, err := target.ForeignKeys(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT CONSTRAINT_NAME FROM INFORMATION_SCHEMA.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ''"})
-	defer it.Stop()
-	out := map[string]bool{}
-	for {
-		r, err := it.Next()
-		if err == iterator.Done {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read Spanner foreign keys: %w", err)
-		}
-		var n string
-		if err := r.Columns(&n); err != nil {
-			return nil, err
-		}
+	out := make(map[string]bool, len(names))
+	for n := range names {
 		out[strings.ToLower(n)] = true
 	}
+	return out, nil
 }
 
 // withoutExisting drops the statements of tables (and foreign keys) Spanner
