@@ -36,6 +36,9 @@ const (
 	CRowsWritten      = "rows_written"
 	CRowsDeadLettered = "rows_dead_lettered"
 	CRowsSkipped      = "rows_skipped_existing"
+	CRowsNewer        = "rows_skipped_newer"
+	CRowsTombstoned   = "rows_skipped_tombstoned"
+	CRowsRemoved      = "rows_removed_revalidation"
 	CCellsNulled      = "cells_nulled"
 	CBytesRead        = "bytes_read"
 	CChunksDone       = "chunks_done"
@@ -103,6 +106,9 @@ func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, dead
 	beam.NewCounter(ns, CReadRetries).Inc(ctx, int64(st.Read.Retries))
 	beam.NewCounter(ns, CRowsWritten).Inc(ctx, st.Write.Written)
 	beam.NewCounter(ns, CRowsSkipped).Inc(ctx, st.Write.SkippedExisted)
+	beam.NewCounter(ns, CRowsNewer).Inc(ctx, st.Write.SkippedNewer)
+	beam.NewCounter(ns, CRowsTombstoned).Inc(ctx, st.Write.SkippedTombstoned)
+	beam.NewCounter(ns, CRowsRemoved).Inc(ctx, st.Write.Removed)
 	beam.NewCounter(ns, CRowsDeadLettered).Inc(ctx, st.DeadLettered)
 	beam.NewCounter(ns, CCellsNulled).Inc(ctx, st.CellsNulled)
 	if err != nil {
@@ -142,7 +148,7 @@ type CopyStats struct {
 func CopyChunk(ctx context.Context, d CopyDeps, p *schema.TablePlan, c chunking.Chunk, deadLetter func(DeadLetter)) (CopyStats, error) {
 	var st CopyStats
 	r := &Reader{DB: d.DB, Plan: p, PageRows: d.PageRows, Gate: d.Gate, Retries: 10}
-	w := &Writer{Client: d.Client, Plan: p, Limits: d.Batch}
+	w := &Writer{Client: d.Client, Plan: p, Limits: d.Batch, Revalidate: &Revalidator{DB: d.DB, Plan: p, Retries: 10}}
 	conv := &Converter{Plan: p, Loc: d.Loc}
 	var err error
 	st.Read, err = r.Read(ctx, c, func(raw []any, key chunking.Key) error {
@@ -156,7 +162,7 @@ func CopyChunk(ctx context.Context, d CopyDeps, p *schema.TablePlan, c chunking.
 		if err := d.Protect.Protect(p.Target, vals); err != nil {
 			return err
 		}
-		return w.Add(ctx, Row{Vals: vals, Bytes: size})
+		return w.Add(ctx, Row{Vals: vals, Bytes: size, Key: key})
 	})
 	if err == nil {
 		err = w.Flush(ctx)

@@ -11,8 +11,12 @@ import (
 
 	"cloud.google.com/go/civil"
 	"cloud.google.com/go/spanner"
+	"google.golang.org/grpc/codes"
 
+	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/spec"
 	"github.com/livemigrate/livemigrate/target"
 )
 
@@ -48,45 +52,90 @@ func (b BatchLimits) withDefaults() BatchLimits {
 }
 
 // Row is a converted row ready for Spanner: Vals in plan column order.
+// Key is the row's source key (as the Reader yields it), which
+// re-validation asks the source about.
 type Row struct {
 	Vals  []any
 	Bytes int64
+	Key   chunking.Key
 }
 
-// WriteStats counts what the writer did.
+// WriteStats counts what the writer did. Every row handed to the writer is
+// counted exactly once in Written, SkippedExisted, SkippedNewer or
+// SkippedTombstoned; Removed counts written rows re-validation took back.
 type WriteStats struct {
-	Written        int64 // rows inserted
-	SkippedExisted int64 // key already present in Spanner (a live write or an earlier run)
-	Commits        int64
+	Written           int64 // rows inserted (or, in version mode, overwritten)
+	SkippedExisted    int64 // key present in Spanner: a live write or an earlier run
+	SkippedNewer      int64 // version mode: Spanner holds a version not older than the row's
+	SkippedTombstoned int64 // the live path deleted the key: never resurrect it
+	Revalidated       int64 // written rows whose key was checked against the source again
+	Removed           int64 // written rows deleted again because the source no longer has the key
+	Commits           int64
 }
 
-// Writer batches rows of one table into read-write transactions that insert
-// only keys Spanner does not hold yet (insert-if-absent). A key that is
-// present was written by the live path or by an earlier run of this chunk;
-// either way the backfill's copy is not newer, so it is left alone. This
-// makes a re-run of a chunk change nothing.
+// Write modes. WriteBlindUnsafe is not accepted by the spec: it exists for
+// the chaos test's negative control, which shows what the guard prevents.
+const (
+	WriteInsertIfAbsent = spec.WriteInsertIfAbsent
+	WriteVersion        = spec.WriteVersion
+	WriteBlindUnsafe    = "blind-insert-or-update"
+)
+
+// Writer batches rows of one table into read-write transactions that never
+// overwrite a newer live write and never resurrect a deleted row (see the
+// package comment for the argument). In the transaction it reads the
+// batch's keys in the data table and in its shadow table (livewrite), then:
+//
+//   - insert-if-absent (default): inserts keys that are absent and not
+//     tombstoned;
+//   - version: also overwrites a row the live path has not touched (no
+//     shadow row) whose stored version is older than the row's.
+//
+// After the commit, Revalidate (when set) asks the source which written
+// keys still exist and conditionally removes the others.
 type Writer struct {
 	Client *spanner.Client
 	Plan   *schema.TablePlan
 	Limits BatchLimits
+	// Mode overrides Plan.WriteMode when set.
+	Mode       string
+	Revalidate *Revalidator
 
 	cols      []string
 	keyCols   []string
+	shadow    string
+	shadowCol []string
+	mode      string
 	mutPerRow int
 	buf       []Row
 	bytes     int64
 	Stats     WriteStats
 }
 
+func (w *Writer) init() {
+	if w.cols != nil {
+		return
+	}
+	w.Limits = w.Limits.withDefaults()
+	w.cols = w.Plan.TargetColumns()
+	w.keyCols = w.Plan.TargetKey()
+	w.shadow = livewrite.ShadowTable(w.Plan.Target)
+	w.shadowCol = append(append([]string{}, w.keyCols...), livewrite.ColDeleted)
+	w.mode = w.Mode
+	if w.mode == "" {
+		w.mode = w.Plan.WriteMode
+	}
+	if w.mode == "" {
+		w.mode = WriteInsertIfAbsent
+	}
+	// Every column of every index of the row is a mutation; re-validation
+	// adds a tombstone per removed row in a transaction of its own.
+	w.mutPerRow = len(w.cols) * (1 + len(w.Plan.Table.Indexes))
+}
+
 // Add buffers a row and commits when a limit is reached.
 func (w *Writer) Add(ctx context.Context, r Row) error {
-	if w.cols == nil {
-		w.Limits = w.Limits.withDefaults()
-		w.cols = w.Plan.TargetColumns()
-		w.keyCols = w.Plan.TargetKey()
-		// Every column of every index of the row is a mutation.
-		w.mutPerRow = len(w.cols) * (1 + len(w.Plan.Table.Indexes))
-	}
+	w.init()
 	if len(w.buf) > 0 && (len(w.buf)+1 > w.Limits.Rows ||
 		(len(w.buf)+1)*w.mutPerRow > w.Limits.Mutations ||
 		w.bytes+r.Bytes > w.Limits.Bytes) {
@@ -99,58 +148,231 @@ func (w *Writer) Add(ctx context.Context, r Row) error {
 	return nil
 }
 
-// Flush commits the buffered rows.
+// batchOutcome is what one attempt of the batch transaction decided.
+type batchOutcome struct {
+	written                    []int // indexes into buf
+	existed, newer, tombstoned int64
+}
+
+// Flush commits the buffered rows, then re-validates what it wrote.
 func (w *Writer) Flush(ctx context.Context) error {
+	w.init()
 	if len(w.buf) == 0 {
 		return nil
 	}
 	keys := make([]spanner.Key, len(w.buf))
 	keyStr := make([]string, len(w.buf))
 	for i, r := range w.buf {
-		k := make(spanner.Key, len(w.Plan.Key))
-		for j, ki := range w.Plan.Key {
-			k[j] = r.Vals[ki]
-		}
-		keys[i] = k
-		keyStr[i] = KeyString(k)
+		keys[i] = w.spannerKey(r)
+		keyStr[i] = KeyString(keys[i])
 	}
-	var inserted, existed int64
+	var out batchOutcome
+	var err error
+	if w.mode == WriteBlindUnsafe {
+		out, err = w.blind(ctx)
+	} else {
+		out, err = w.guarded(ctx, keys, keyStr)
+	}
+	if err != nil {
+		return fmt.Errorf("write %d rows to %s: %w", len(w.buf), w.Plan.Target, err)
+	}
+	w.Stats.Written += int64(len(out.written))
+	w.Stats.SkippedExisted += out.existed
+	w.Stats.SkippedNewer += out.newer
+	w.Stats.SkippedTombstoned += out.tombstoned
+	w.Stats.Commits++
+	if w.Revalidate != nil && w.mode != WriteBlindUnsafe && len(out.written) > 0 {
+		if err := w.revalidate(ctx, out.written, keys, keyStr); err != nil {
+			return fmt.Errorf("re-validate %d rows of %s: %w", len(out.written), w.Plan.Target, err)
+		}
+	}
+	w.buf = w.buf[:0]
+	w.bytes = 0
+	return nil
+}
+
+func (w *Writer) spannerKey(r Row) spanner.Key {
+	k := make(spanner.Key, len(w.Plan.Key))
+	for j, ki := range w.Plan.Key {
+		k[j] = r.Vals[ki]
+	}
+	return k
+}
+
+// guarded is the insert-if-absent / version transaction.
+func (w *Writer) guarded(ctx context.Context, keys []spanner.Key, keyStr []string) (batchOutcome, error) {
+	var out batchOutcome
+	version := w.mode == WriteVersion && w.Plan.VersionColumn >= 0
 	_, err := target.ReadWrite(ctx, w.Client, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
-		inserted, existed = 0, 0
-		present := map[string]bool{}
-		it := txn.Read(ctx, w.Plan.Target, spanner.KeySetFromKeys(keys...), w.keyCols)
-		err := it.Do(func(row *spanner.Row) error {
-			k, err := decodeKey(row, w.Plan)
-			if err != nil {
-				return err
-			}
-			present[KeyString(k)] = true
-			return nil
-		})
+		out = batchOutcome{}
+		ks := spanner.KeySetFromKeys(keys...)
+		stored, err := w.readData(ctx, txn, ks, version)
+		if err != nil {
+			return err
+		}
+		shadow, err := w.readShadow(ctx, txn, ks)
 		if err != nil {
 			return err
 		}
 		muts := make([]*spanner.Mutation, 0, len(w.buf))
+		seen := make(map[string]bool, len(w.buf))
 		for i, r := range w.buf {
-			if present[keyStr[i]] {
-				existed++
-				continue
+			deleted, marked := shadow[keyStr[i]]
+			sv, present := stored[keyStr[i]]
+			switch {
+			case seen[keyStr[i]]:
+				// A key twice in one batch cannot come from a keyset read;
+				// never write it twice.
+				out.existed++
+			case marked && deleted:
+				out.tombstoned++
+			case !present:
+				muts = append(muts, spanner.Insert(w.Plan.Target, w.cols, r.Vals))
+				out.written = append(out.written, i)
+			case marked || !version:
+				// The live path wrote this key (it is the authority), or
+				// insert-if-absent found it present.
+				out.existed++
+			default:
+				older, err := olderVersion(sv, r.Vals[w.Plan.VersionColumn])
+				if err != nil {
+					return fmt.Errorf("version column %s: %w", w.cols[w.Plan.VersionColumn], err)
+				}
+				if !older {
+					out.newer++
+					continue
+				}
+				muts = append(muts, spanner.Update(w.Plan.Target, w.cols, r.Vals))
+				out.written = append(out.written, i)
 			}
-			present[keyStr[i]] = true // a duplicate key inside one batch cannot happen, but never insert twice
-			muts = append(muts, spanner.Insert(w.Plan.Target, w.cols, r.Vals))
-			inserted++
+			seen[keyStr[i]] = true
 		}
 		return txn.BufferWrite(muts)
 	})
-	if err != nil {
-		return fmt.Errorf("write %d rows to %s: %w", len(w.buf), w.Plan.Target, err)
+	return out, err
+}
+
+// blind writes every row with InsertOrUpdate: the unsafe behaviour of a
+// bulk loader next to live writes, kept only as the negative control.
+func (w *Writer) blind(ctx context.Context) (batchOutcome, error) {
+	var out batchOutcome
+	muts := make([]*spanner.Mutation, len(w.buf))
+	for i, r := range w.buf {
+		muts[i] = spanner.InsertOrUpdate(w.Plan.Target, w.cols, r.Vals)
+		out.written = append(out.written, i)
 	}
-	w.Stats.Written += inserted
-	w.Stats.SkippedExisted += existed
-	w.Stats.Commits++
-	w.buf = w.buf[:0]
-	w.bytes = 0
-	return nil
+	_, err := target.ReadWrite(ctx, w.Client, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		// One read first, so the transaction begins inline: mutation-only
+		// commits begin explicitly, which the emulator mishandles on
+		// multiplexed sessions (cloud-spanner-emulator#282).
+		if _, err := txn.ReadRow(ctx, w.Plan.Target, w.spannerKey(w.buf[0]), w.keyCols); err != nil && spanner.ErrCode(err) != codes.NotFound {
+			return err
+		}
+		return txn.BufferWrite(muts)
+	})
+	return out, err
+}
+
+// readData returns the present keys, with the stored version when asked.
+func (w *Writer) readData(ctx context.Context, txn *spanner.ReadWriteTransaction, ks spanner.KeySet, version bool) (map[string]any, error) {
+	cols := w.keyCols
+	if version {
+		cols = append(append([]string{}, w.keyCols...), w.cols[w.Plan.VersionColumn])
+	}
+	out := map[string]any{}
+	err := txn.Read(ctx, w.Plan.Target, ks, cols).Do(func(row *spanner.Row) error {
+		k, err := decodeKey(row, w.Plan)
+		if err != nil {
+			return err
+		}
+		var v any
+		if version {
+			if v, err = decodeCell(row, len(w.keyCols), w.Plan.Cols[w.Plan.VersionColumn].Mapping.Kind); err != nil {
+				return err
+			}
+		}
+		out[KeyString(k)] = v
+		return nil
+	})
+	return out, err
+}
+
+// readShadow returns the keys the live path has marked: true = tombstone.
+func (w *Writer) readShadow(ctx context.Context, txn *spanner.ReadWriteTransaction, ks spanner.KeySet) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := txn.Read(ctx, w.shadow, ks, w.shadowCol).Do(func(row *spanner.Row) error {
+		k, err := decodeKey(row, w.Plan)
+		if err != nil {
+			return err
+		}
+		var del bool
+		if err := row.Column(len(w.keyCols), &del); err != nil {
+			return err
+		}
+		out[KeyString(k)] = del
+		return nil
+	})
+	if err != nil && spanner.ErrCode(err) == codes.NotFound && strings.Contains(spanner.ErrDesc(err), w.shadow) {
+		return nil, fmt.Errorf("shadow table %s is missing: run `livemigrate plan --apply` (it creates the tombstone tables the backfill and the live path share)", w.shadow)
+	}
+	return out, err
+}
+
+// olderVersion reports whether the stored version is older than the
+// incoming one. NULL is older than any value; equal is not older.
+func olderVersion(stored, incoming any) (bool, error) {
+	if incoming == nil {
+		return false, nil
+	}
+	if stored == nil {
+		return true, nil
+	}
+	switch in := incoming.(type) {
+	case int64:
+		s, ok := stored.(int64)
+		return ok && s < in, typeErr(ok, stored, incoming)
+	case float32:
+		s, ok := stored.(float32)
+		return ok && s < in, typeErr(ok, stored, incoming)
+	case float64:
+		s, ok := stored.(float64)
+		return ok && s < in, typeErr(ok, stored, incoming)
+	case string:
+		s, ok := stored.(string)
+		return ok && s < in, typeErr(ok, stored, incoming)
+	case time.Time:
+		s, ok := stored.(time.Time)
+		return ok && s.Before(in), typeErr(ok, stored, incoming)
+	case civil.Date:
+		s, ok := stored.(civil.Date)
+		return ok && s.Before(in), typeErr(ok, stored, incoming)
+	case *big.Rat:
+		s, ok := stored.(*big.Rat)
+		return ok && s.Cmp(in) < 0, typeErr(ok, stored, incoming)
+	}
+	return false, fmt.Errorf("values of type %T cannot order versions; use an integer, timestamp, date, numeric or string column", incoming)
+}
+
+func typeErr(ok bool, stored, incoming any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("stored version is %T, the row's %T", stored, incoming)
+}
+
+// DecodeRow reads a Spanner row holding every column of p (TargetColumns
+// order) into the Go types the converter produces, so a row read back
+// compares with a converted source row (e.g. through KeyString).
+func DecodeRow(row *spanner.Row, p *schema.TablePlan) ([]any, error) {
+	out := make([]any, len(p.Cols))
+	for i := range p.Cols {
+		v, err := decodeCell(row, i, p.Cols[i].Mapping.Kind)
+		if err != nil {
+			return nil, fmt.Errorf("column %s: %w", p.Cols[i].Target, err)
+		}
+		out[i] = v
+	}
+	return out, nil
 }
 
 // decodeKey reads the key columns of a Spanner row into the Go types the

@@ -37,6 +37,13 @@ type TableReport struct {
 	TargetRows   int64  `json:"target_rows"`
 	CountsEqual  bool   `json:"counts_equal"`
 	Reconciled   bool   `json:"reconciled"`
+
+	// Skipped because Spanner holds a version not older (version mode), or
+	// the live path deleted the key (tombstone); removed again because the
+	// source no longer had the key when re-validated after the commit.
+	RowsNewer      int64 `json:"rows_skipped_newer"`
+	RowsTombstoned int64 `json:"rows_skipped_tombstoned"`
+	RowsRemoved    int64 `json:"rows_removed_revalidation"`
 }
 
 // Report is the whole run's summary, also written by --report-json.
@@ -110,7 +117,7 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		res, err := beamx.RunWithMetrics(ctx, b.Build())
 		rep.Seconds = time.Since(rep.Started).Seconds()
 		if err != nil {
-			return fmt.Errorf("pipeline failed: %w", err)
+			return fmt.Errorf("pipeline failed: %s", rootCause(err))
 		}
 		counters := collectCounters(res)
 		for _, p := range j.Plans {
@@ -118,8 +125,9 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			tr := TableReport{Source: p.Source, Target: p.Target,
 				RowsRead: c[transforms.CRowsRead], RowsWritten: c[transforms.CRowsWritten], RowsExisting: c[transforms.CRowsSkipped],
 				RowsDead: c[transforms.CRowsDeadLettered], CellsNulled: c[transforms.CCellsNulled], BytesRead: c[transforms.CBytesRead],
-				Chunks: c[transforms.CChunksDone], SourceRows: -1, TargetRows: -1}
-			tr.Reconciled = tr.RowsRead == tr.RowsWritten+tr.RowsExisting+tr.RowsDead
+				Chunks: c[transforms.CChunksDone], SourceRows: -1, TargetRows: -1,
+				RowsNewer: c[transforms.CRowsNewer], RowsTombstoned: c[transforms.CRowsTombstoned], RowsRemoved: c[transforms.CRowsRemoved]}
+			tr.Reconciled = tr.RowsRead == tr.RowsWritten+tr.RowsExisting+tr.RowsNewer+tr.RowsTombstoned+tr.RowsDead
 			if !*noVerifyCounts {
 				if tr.SourceRows, err = j.SourceCount(ctx, p.Source); err != nil {
 					return err
@@ -140,8 +148,8 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		}
 		for _, t := range rep.Tables {
 			if !t.Reconciled {
-				return fmt.Errorf("table %s: counters do not reconcile (read %d ≠ written %d + existing %d + dead-lettered %d)",
-					t.Source, t.RowsRead, t.RowsWritten, t.RowsExisting, t.RowsDead)
+				return fmt.Errorf("table %s: counters do not reconcile (read %d ≠ written %d + existing %d + newer %d + tombstoned %d + dead-lettered %d)",
+					t.Source, t.RowsRead, t.RowsWritten, t.RowsExisting, t.RowsNewer, t.RowsTombstoned, t.RowsDead)
 			}
 		}
 		return nil
@@ -177,7 +185,7 @@ func collectCounters(res beam.PipelineResult) map[string]map[string]int64 {
 
 func printReport(w *os.File, rep Report, counted bool) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "TABLE\tTARGET\tCHUNKS\tREAD\tWRITTEN\tEXISTING\tDEAD-LETTERED\tMB READ\tSOURCE ROWS\tTARGET ROWS\tMATCH\t")
+	fmt.Fprintln(tw, "TABLE\tTARGET\tCHUNKS\tREAD\tWRITTEN\tEXISTING\tNEWER\tTOMBSTONED\tREMOVED\tDEAD-LETTERED\tMB READ\tSOURCE ROWS\tTARGET ROWS\tMATCH\t")
 	for _, t := range rep.Tables {
 		src, dst, match := "-", "-", "-"
 		if counted {
@@ -187,8 +195,8 @@ func printReport(w *os.File, rep Report, counted bool) {
 				match = "NO"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\t\n", t.Source, t.Target, t.Chunks, t.RowsRead, t.RowsWritten,
-			t.RowsExisting, t.RowsDead, float64(t.BytesRead)/1e6, src, dst, match)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%s\t%s\t%s\t\n", t.Source, t.Target, t.Chunks, t.RowsRead, t.RowsWritten,
+			t.RowsExisting, t.RowsNewer, t.RowsTombstoned, t.RowsRemoved, t.RowsDead, float64(t.BytesRead)/1e6, src, dst, match)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "backfill finished in %.1fs on %s", rep.Seconds, rep.Runner)
@@ -196,4 +204,17 @@ func printReport(w *os.File, rep Report, counted bool) {
 		fmt.Fprintf(w, "; dead letters: %s", rep.DeadLetter)
 	}
 	fmt.Fprintln(w)
+}
+
+// rootCause digs the DoFn's own error out of a runner's bundle failure,
+// which wraps it in the whole execution plan.
+func rootCause(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "caused by:"); i >= 0 {
+		msg = msg[i+len("caused by:"):]
+	}
+	if i := strings.Index(msg, "] failed:"); i >= 0 {
+		msg = msg[i+len("] failed:"):]
+	}
+	return strings.TrimSpace(strings.ReplaceAll(msg, "\n", " "))
 }
