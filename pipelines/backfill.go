@@ -17,7 +17,7 @@ package pipelines
 
 import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/schema"
@@ -39,8 +39,9 @@ type Backfill struct {
 	JobID    string
 	PageRows int
 	Batch    transforms.BatchLimits
-	// DeadLetter is where dead-lettered rows go as JSON lines: a local path
-	// or a gs:// object. Empty: they are counted but not written.
+	// DeadLetter is the local directory or gs:// prefix that receives the
+	// dead-lettered rows as JSON lines, one file per chunk, written before
+	// the chunk is marked done. Empty: they are counted but not written.
 	DeadLetter string
 }
 
@@ -60,9 +61,8 @@ func (b Backfill) Build() *beam.Pipeline {
 	chunks = beam.Reshuffle(s.Scope("spread"), chunks)
 	dead := beam.ParDo(s.Scope("copy"), &transforms.CopyChunkFn{
 		Source: b.Source, Database: b.Database, Tables: b.Tables, PageRows: b.PageRows, Batch: b.Batch, JobID: b.JobID,
+		DeadLetterDir: b.DeadLetter,
 	}, chunks)
-	if b.DeadLetter != "" {
-		textio.Write(s.Scope("dead-letter"), b.DeadLetter, dead)
-	}
+	stats.Sum(s.Scope("dead-lettered"), dead)
 	return p
 }

@@ -43,5 +43,7 @@ curl -fsS -X POST "$rest/v1/projects/$LM_SPANNER_PROJECT/instances/$LM_SPANNER_I
 echo "demo: creating the Spanner tables" >&2
 bin/livemigrate plan --spec "$SPEC" --apply
 echo "demo: backfilling on Prism" >&2
-bin/livemigrate backfill --spec "$SPEC" --report-json "$REPORT" --dead-letter "$LM_STACK_DIR/demo-dead-letter.jsonl"
+bin/livemigrate backfill --spec "$SPEC" --report-json "$REPORT" --dead-letter "$LM_STACK_DIR/demo-dead-letters" --chunk-rows 2000
+echo "demo: adding the foreign keys now that the rows are in" >&2
+bin/livemigrate plan --spec "$SPEC" --apply --foreign-keys=only
 echo "demo: backfill report written to $REPORT" >&2

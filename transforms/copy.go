@@ -3,7 +3,6 @@ package transforms
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"time"
@@ -25,8 +24,8 @@ import (
 
 func init() {
 	beam.RegisterType(reflect.TypeOf((*chunking.Chunk)(nil)).Elem())
-	register.DoFn3x1[context.Context, chunking.Chunk, func(string), error](&CopyChunkFn{})
-	register.Emitter1[string]()
+	register.DoFn3x1[context.Context, chunking.Chunk, func(int64), error](&CopyChunkFn{})
+	register.Emitter1[int64]()
 }
 
 // Counter names; the namespace is CounterNamespace + table.
@@ -45,15 +44,6 @@ const (
 	CReadRetries      = "read_retries"
 )
 
-// DeadLetter is one row that could not be written, as a JSON line.
-type DeadLetter struct {
-	Table  string `json:"table"`
-	Key    string `json:"key"`
-	Column string `json:"column"`
-	Reason string `json:"reason"`
-	Chunk  int    `json:"chunk"`
-}
-
 // CopyChunkFn copies one chunk: read → convert → protect → write.
 type CopyChunkFn struct {
 	Source   spec.Source        `json:"source"`
@@ -64,6 +54,9 @@ type CopyChunkFn struct {
 	// JobID, when set, records each copied chunk as done in the progress
 	// table (package checkpoint) after its rows are committed.
 	JobID string `json:"job_id,omitempty"`
+	// DeadLetterDir is the local directory or gs:// prefix that receives
+	// one JSON-lines file per chunk with dead letters.
+	DeadLetterDir string `json:"dead_letter_dir,omitempty"`
 
 	db     *sql.DB
 	client *spanner.Client
@@ -88,19 +81,19 @@ func (f *CopyChunkFn) Setup(ctx context.Context) error {
 	return nil
 }
 
-// ProcessElement copies chunk c and emits its dead letters.
-func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, deadLetter func(string)) error {
+// ProcessElement copies chunk c, stores its dead letters, marks it done and
+// emits how many rows it dead-lettered. (The emitted count also gives this
+// long-running stage an output: Prism busy-waits on a stage without one.)
+func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, emit func(int64)) error {
 	p, ok := f.plans[c.Table]
 	if !ok {
 		return fmt.Errorf("chunk %s: table not in plan", c)
 	}
 	ns := CounterNamespace + p.Source
 	started := time.Now()
+	var dls []DeadLetter
 	st, err := CopyChunk(ctx, CopyDeps{DB: f.db, Client: f.client, Loc: f.loc, PageRows: f.PageRows, Batch: f.Batch,
-		Gate: ratelimit.Unlimited{}, Protect: pii.None{}}, p, c, func(d DeadLetter) {
-		b, _ := json.Marshal(d)
-		deadLetter(string(b))
-	})
+		Gate: ratelimit.Unlimited{}, Protect: pii.None{}}, p, c, func(d DeadLetter) { dls = append(dls, d) })
 	beam.NewCounter(ns, CRowsRead).Inc(ctx, st.Read.Rows)
 	beam.NewCounter(ns, CBytesRead).Inc(ctx, st.Read.Bytes)
 	beam.NewCounter(ns, CReadRetries).Inc(ctx, int64(st.Read.Retries))
@@ -114,12 +107,16 @@ func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, dead
 	if err != nil {
 		return err
 	}
+	if err := WriteDeadLetters(ctx, f.DeadLetterDir, c, dls); err != nil {
+		return err
+	}
 	if f.JobID != "" {
 		if err := checkpoint.MarkDone(ctx, f.client, f.JobID, c, st.Read.Rows, st.Write.Written, started); err != nil {
 			return err
 		}
 	}
 	beam.NewCounter(ns, CChunksDone).Inc(ctx, 1)
+	emit(st.DeadLettered)
 	log.Debugf(ctx, "chunk %s: read %d, written %d, existing %d, dead-lettered %d", c, st.Read.Rows, st.Write.Written, st.Write.SkippedExisted, st.DeadLettered)
 	return nil
 }

@@ -60,7 +60,7 @@ type Report struct {
 func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	specPath := fs.String("spec", "", "migration spec (YAML); required")
 	reportJSON := fs.String("report-json", "", "also write the summary as JSON to this file")
-	deadLetter := fs.String("dead-letter", "out/dead-letter.jsonl", "where dead-lettered rows go as JSON lines: a local path or gs://bucket/prefix")
+	deadLetter := fs.String("dead-letter", "", "directory (or gs://bucket/prefix) for dead-lettered rows, one JSON-lines file per chunk (default out/dead-letters/JOB_ID)")
 	pageRows := fs.Int("page-rows", 2000, "rows per source page (keyset pagination)")
 	batchRows := fs.Int("batch-rows", transforms.DefaultBatch.Rows, "max rows per Spanner commit")
 	batchMutations := fs.Int("batch-mutations", transforms.DefaultBatch.Mutations, "max mutations per Spanner commit (Spanner's limit is 80000)")
@@ -93,12 +93,11 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
 		chunkOpts, perTable := chunkOptions(j.Spec, *chunkRows, *chunkBytes)
 		dl := *deadLetter
-		if dl != "" && !strings.Contains(dl, "://") {
-			if err := os.MkdirAll(filepath.Dir(dl), 0o755); err != nil {
-				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
-			}
-			// A stale file from an earlier run must not pass for this run's.
-			if err := os.Remove(dl); err != nil && !os.IsNotExist(err) {
+		if dl == "" {
+			dl = filepath.Join("out", "dead-letters", *jobID)
+		}
+		if !strings.Contains(dl, "://") {
+			if err := os.MkdirAll(dl, 0o755); err != nil {
 				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
 			}
 		}

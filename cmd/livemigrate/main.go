@@ -11,11 +11,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/spf13/pflag"
 
 	"github.com/livemigrate/livemigrate/job"
@@ -172,23 +172,19 @@ func pflagRunner() string {
 	return ""
 }
 
-// setLogLevel sets the level of the default slog logger, which the Beam SDK
-// and the Prism runner log through.
+// setLogLevel chooses the level of the slog logger that beam.Init sets up
+// and that the Beam SDK and the Prism runner log through.
 func setLogLevel(level string) error {
-	var l slog.Level
 	switch level {
 	case "auto":
-		l = slog.LevelInfo
+		level = "info"
 		if r := pflagRunner(); r == "" || r == "prism" {
-			l = slog.LevelWarn
+			level = "warn"
 		}
 	case "debug", "info", "warn", "error":
-		if err := l.UnmarshalText([]byte(level)); err != nil {
-			return err
-		}
 	default:
 		return fmt.Errorf("--log-level %q: use debug, info, warn, error or auto", level)
 	}
-	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
+	beamlog.LogLevel = level
 	return nil
 }
