@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -40,19 +39,21 @@ type table struct {
 	load   string // fills ordinals 1..rows from seq_1_to_<rows>
 	rows   int
 	yaml   string
-	key    func(n int) []any     // key values, usable as MySQL args and as a Spanner key
-	where  string                // "k1 = ? AND k2 = ?"
+	key    func(n int) []any                          // key values, usable as MySQL args and as a Spanner key
+	where  string                                     // "k1 = ? AND k2 = ?"
 	values func(r *rand.Rand, n int, ver int64) []any // every column, for INSERT (key included)
-	cols   string                // column list for INSERT
-	set    string                // "c = ?, ..." for UPDATE of the non-key columns
-	setIdx []int                 // which values() entries SET uses
+	cols   string                                     // column list for INSERT
+	set    string                                     // "c = ?, ..." for UPDATE of the non-key columns
+	setIdx []int                                      // which values() entries SET uses
 }
 
 func tables(scale float64) []*table {
 	na := int(90000 * scale)
 	no := int(20000 * scale) // orders × 3 lines = 60,000
 	ne := int(50000 * scale)
-	day := func(n int) string { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, n%1500).Format("2006-01-02") }
+	day := func(n int) string {
+		return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, n%1500).Format("2006-01-02")
+	}
 	ts := func(r *rand.Rand) string {
 		return time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int63n(int64(400*24*time.Hour))) / 1000 * 1000).Format("2006-01-02 15:04:05.000000")
 	}
@@ -193,14 +194,6 @@ func runScenario(t testing.TB, sc scenario) *result {
 	go func() { killerDone <- r.killer(ctx, rand.New(rand.NewSource(sc.seed^0x5eed)), frontier, stopLive) }()
 
 	t.Logf("seed %d: setup %.1fs", sc.seed, time.Since(start).Seconds())
-	if os.Getenv("LM_CHAOS_DUMP") != "" {
-		go func() {
-			time.Sleep(60 * time.Second)
-			f, _ := os.Create("/tmp/chaos-goroutines.txt")
-			pprof.Lookup("goroutine").WriteTo(f, 2)
-			f.Close()
-		}()
-	}
 	counters, err := r.backfill(ctx)
 	t.Logf("seed %d: backfill done %.1fs", sc.seed, time.Since(start).Seconds())
 	close(stopLive)
@@ -276,14 +269,7 @@ func (r *run) setup(ctx context.Context) {
 	if r.client, err = target.Client(ctx, r.env.SpannerDB); err != nil {
 		t.Fatal(err)
 	}
-	liveClient := r.client
-	if os.Getenv("LM_CHAOS_OWNCLIENT") != "" {
-		if liveClient, err = spanner.NewClientWithConfig(ctx, r.env.SpannerDB, spanner.ClientConfig{DisableNativeMetrics: true}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(liveClient.Close)
-	}
-	if r.live, err = livewrite.New(liveClient, tbls...); err != nil {
+	if r.live, err = livewrite.New(r.client, tbls...); err != nil {
 		t.Fatal(err)
 	}
 	cfg := mysql.NewConfig()
@@ -327,10 +313,6 @@ func (r *run) backfill(ctx context.Context) (map[string]map[string]int64, error)
 // at random once the backfill writes, until stop. It returns the kill count.
 func (r *run) killer(ctx context.Context, rng *rand.Rand, f *frontier, stop <-chan struct{}) int64 {
 	var kills int64
-	if os.Getenv("LM_CHAOS_NOKILL") != "" {
-		<-stop
-		return 0
-	}
 	for !f.started() {
 		select {
 		case <-stop:
@@ -408,10 +390,7 @@ func (f *frontier) get(tbl string) int {
 func (f *frontier) run(ctx context.Context, stop <-chan struct{}) {
 	for {
 		for _, tb := range f.r.tabs {
-			p := 1
-			if os.Getenv("LM_CHAOS_NOPROBE") == "" {
-				p = f.probe(ctx, tb)
-			}
+			p := f.probe(ctx, tb)
 			f.mu.Lock()
 			f.pos[tb.name] = p
 			f.mu.Unlock()
@@ -621,7 +600,7 @@ func (r *run) applySpanner(ctx context.Context, o op) error {
 	// idempotent. The per-attempt deadline unsticks a transaction the
 	// emulator leaves hanging.
 	for attempt := 0; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		actx, cancel := context.WithTimeout(ctx, time.Second)
 		if o.row == nil {
 			err = r.live.Delete(actx, plan.Target, spanner.Key(tb.key(o.n)))
 		} else {
@@ -869,9 +848,9 @@ type keySet struct {
 	idx  map[int]int
 }
 
-func newKeySet() *keySet { return &keySet{idx: map[int]int{}} }
-func (s *keySet) len() int { return len(s.list) }
-func (s *keySet) at(i int) int { return s.list[i] }
+func newKeySet() *keySet         { return &keySet{idx: map[int]int{}} }
+func (s *keySet) len() int       { return len(s.list) }
+func (s *keySet) at(i int) int   { return s.list[i] }
 func (s *keySet) has(n int) bool { _, ok := s.idx[n]; return ok }
 func (s *keySet) add(n int) {
 	if !s.has(n) {
