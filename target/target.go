@@ -29,6 +29,10 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
+// EmulatorAttemptTimeout bounds one read-write transaction attempt against
+// the emulator, which now and then leaves a transaction without an answer.
+const EmulatorAttemptTimeout = 5 * time.Second
+
 // Emulator reports whether this process talks to the Spanner emulator.
 func Emulator() bool { return os.Getenv("SPANNER_EMULATOR_HOST") != "" }
 
@@ -165,10 +169,17 @@ func ReadWrite(ctx context.Context, c *spanner.Client, f func(context.Context, *
 	var last error
 	backoff := 5 * time.Millisecond
 	for attempt := 0; attempt < 60; attempt++ {
+		// The emulator sometimes never answers a transaction's RPC; a
+		// per-attempt deadline turns that stall into a retry. (A commit
+		// that did land before the deadline is harmless to redo: every
+		// transaction of this project is idempotent.)
+		actx, cancel := context.WithTimeout(ctx, EmulatorAttemptTimeout)
 		emulatorTxn.Lock()
-		ts, err := c.ReadWriteTransaction(ctx, f)
+		ts, err := c.ReadWriteTransaction(actx, f)
 		emulatorTxn.Unlock()
-		if err == nil || !EmulatorRetryable(err) {
+		stalled := actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+		cancel()
+		if err == nil || ctx.Err() != nil || (!stalled && !EmulatorRetryable(err)) {
 			return ts, err
 		}
 		last = err

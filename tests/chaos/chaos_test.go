@@ -28,7 +28,7 @@ func rate() float64 {
 	if v, err := strconv.ParseFloat(os.Getenv("LM_CHAOS_RATE"), 64); err == nil && v > 0 {
 		return v
 	}
-	return 40
+	return 200
 }
 
 func scale() float64 {
@@ -46,7 +46,7 @@ func scale() float64 {
 // defaultSeeds; LM_CHAOS_SEEDS=5 runs five, `make soak` more.
 func TestChaos(t *testing.T) { chaosSeeds(t, seeds(defaultSeeds, 1)) }
 
-const defaultSeeds = 2
+const defaultSeeds = 5
 
 func chaosSeeds(t *testing.T, list []int64) {
 	for i, seed := range list {
@@ -80,9 +80,17 @@ func TestChaosFaultInjection(t *testing.T) {
 // a blind InsertOrUpdate backfill must leave differences behind (stale
 // overwrites and resurrected rows).
 func TestChaosNegativeControl(t *testing.T) {
-	res := runScenario(t, scenario{seed: 7, scale: scale(), rate: rate(), blind: true})
-	report(t, "negative control (blind InsertOrUpdate)", res)
-	if res.ndiff == 0 {
-		t.Errorf("blind InsertOrUpdate writes left no difference: the chaos test could not detect the bug it guards against")
+	// A blind backfill only goes wrong when a live write lands between its
+	// read and its commit of the same key; with a fast backfill that window
+	// is small, so the control gets a few seeds (at the very rate the real
+	// test uses) to show the bug. One seed with a difference proves the test
+	// can fail.
+	for _, seed := range []int64{7, 8, 9} {
+		res := runScenario(t, scenario{seed: seed, scale: scale(), rate: rate(), blind: true})
+		report(t, "negative control (blind InsertOrUpdate)", res)
+		if res.ndiff > 0 {
+			return
+		}
 	}
+	t.Errorf("blind InsertOrUpdate writes left no difference in 3 seeds: the chaos test could not detect the bug it guards against")
 }
