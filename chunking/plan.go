@@ -63,13 +63,8 @@ func (o Options) RowsPerChunk(avgRowLength int64) int {
 // planned range later are still copied. An empty or small table is one
 // unbounded chunk.
 func Plan(ctx context.Context, db *sql.DB, p *schema.TablePlan, o Options) ([]Chunk, error) {
-	if len(p.Key) == 0 {
-		return nil, fmt.Errorf("table %s has no chunk key", p.Source)
-	}
-	for _, c := range p.KeyColumns() {
-		if c.Column.DataType == "enum" || c.Column.DataType == "set" {
-			return nil, fmt.Errorf("table %s: key column %s is %s, which MySQL sorts by ordinal but compares as text, so it cannot be chunked; name another unique key with key: in the spec", p.Source, c.Source, strings.ToUpper(c.Column.DataType))
-		}
+	if err := ValidateKey(p); err != nil {
+		return nil, err
 	}
 	n := o.RowsPerChunk(p.Table.AvgRowLength)
 	w := walker{db: db, p: p, cols: KeyColumns(p), index: KeyIndex(p)}
@@ -113,6 +108,20 @@ func Plan(ctx context.Context, db *sql.DB, p *schema.TablePlan, o Options) ([]Ch
 		lower = c.Upper
 	}
 	return chunks, nil
+}
+
+// ValidateKey says whether a table's key can be chunked at all; the CLI
+// calls it before building a pipeline so a bad key is bad input (exit 2).
+func ValidateKey(p *schema.TablePlan) error {
+	if len(p.Key) == 0 {
+		return fmt.Errorf("table %s has no chunk key", p.Source)
+	}
+	for _, c := range p.KeyColumns() {
+		if c.Column.DataType == "enum" || c.Column.DataType == "set" {
+			return fmt.Errorf("table %s: key column %s is %s, which MySQL sorts by ordinal but compares as text, so it cannot be chunked; name another unique key with key: in the spec", p.Source, c.Source, strings.ToUpper(c.Column.DataType))
+		}
+	}
+	return nil
 }
 
 // KeyIndex names the index that orders the chunk key: PRIMARY, or the

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/source"
 	"github.com/livemigrate/livemigrate/spec"
@@ -72,6 +73,9 @@ func Load(ctx context.Context, specPath string, checkTarget bool) (*Job, error) 
 		}
 		p, err := schema.BuildPlan(st, s.Defaults, t)
 		if err != nil {
+			return nil, Input(err)
+		}
+		if err := chunking.ValidateKey(p); err != nil {
 			return nil, Input(err)
 		}
 		j.Tables = append(j.Tables, t)

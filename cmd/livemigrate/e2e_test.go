@@ -252,7 +252,7 @@ func normJSON(t *testing.T, s string) string {
 // exit code 2, never a stack trace.
 func TestBadInput(t *testing.T) {
 	e := testenv.New(t)
-	e.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))")
+	e.Exec(t, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))", "CREATE TABLE en (k ENUM('b','a') PRIMARY KEY)")
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -272,6 +272,7 @@ func TestBadInput(t *testing.T) {
 		{"missing table", []string{"backfill", "--spec", write("missing.yaml", strings.Replace(string(goodBody), "source: t\n", "source: nosuch\n", 1))}, `table "nosuch" not found`},
 		{"unreachable MySQL", []string{"backfill", "--spec", write("unreach.yaml", strings.Replace(string(goodBody), e.MySQLAddr, "127.0.0.1:1", 1))}, "cannot connect to MySQL at 127.0.0.1:1"},
 		{"wrong Spanner database", []string{"backfill", "--spec", write("wrongdb.yaml", strings.Replace(string(goodBody), e.SpannerDB, e.SpannerDB+"x", 1))}, "Spanner database projects/"},
+		{"unchunkable key", []string{"backfill", "--spec", write("enum.yaml", strings.Replace(string(goodBody), "source: t\n", "source: en\n", 1))}, "cannot be chunked"},
 		{"missing spec file", []string{"backfill", "--spec", filepath.Join(dir, "nope.yaml")}, "cannot read spec"},
 		{"no spec flag", []string{"backfill"}, "--spec is required"},
 		{"unknown flag", []string{"backfill", "--colour"}, "unknown flag"},
