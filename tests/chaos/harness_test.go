@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -876,7 +877,15 @@ func (s *keySet) remove(n int) {
 func faultEmulator(t *testing.T) {
 	t.Helper()
 	st := testenv.Load(t)
-	const grpc, http = "19310", "19320"
+	// Beside the stack's own emulator: its ports + 300, so two stacks on
+	// one machine (e.g. a CI clone) each get their own fault emulator.
+	base := 19010
+	if _, p, ok := strings.Cut(st.EmulatorHost, ":"); ok {
+		if n, err := strconv.Atoi(p); err == nil {
+			base = n
+		}
+	}
+	grpc, http := strconv.Itoa(base+300), strconv.Itoa(base+310)
 	cmd := exec.Command(filepath.Join(st.Root, "scripts", "stack.sh"), "up-spanner")
 	cmd.Env = append(os.Environ(), "SPANNER_GRPC_PORT="+grpc, "SPANNER_HTTP_PORT="+http, "SPANNER_EMULATOR_FLAGS=--enable_fault_injection")
 	if out, err := cmd.CombinedOutput(); err != nil {
