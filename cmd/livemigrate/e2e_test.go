@@ -20,6 +20,20 @@ import (
 	"github.com/livemigrate/livemigrate/internal/testenv"
 )
 
+// readReport reads a --report-json file.
+func readReport(t *testing.T, path string) Report {
+	t.Helper()
+	var rep Report
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
 // runCLI runs the livemigrate binary and returns stdout, stderr and the
 // exit code.
 func runCLI(t *testing.T, env []string, args ...string) (string, string, int) {
@@ -88,18 +102,11 @@ func TestBackfillEveryValue(t *testing.T) {
 	}
 	report := filepath.Join(t.TempDir(), "report.json")
 	out, errOut, code := runCLI(t, nil, "backfill", "--spec", specPath, "--report-json", report,
-		"--dead-letter", filepath.Join(t.TempDir(), "dl.jsonl"))
+		"--dead-letter", filepath.Join(t.TempDir(), "dead-letters"))
 	if code != 0 {
 		t.Fatalf("backfill: exit %d\n%s\n%s", code, out, errOut)
 	}
-	var rep Report
-	data, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, report)
 	if len(rep.Tables) != 1 || rep.Tables[0].RowsRead != wideN || rep.Tables[0].RowsWritten != wideN ||
 		rep.Tables[0].SourceRows != wideN || rep.Tables[0].TargetRows != wideN || !rep.Tables[0].CountsEqual {
 		t.Fatalf("report: %+v", rep.Tables)

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -180,14 +178,7 @@ func TestCrashResume(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("rerun: exit %d\n%s\n%s", code, out, errOut)
 	}
-	var rep Report
-	data, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, report)
 	tr := rep.Tables[0]
 	if tr.RowsRead != rows-doneRows || tr.RowsRead >= rows {
 		t.Fatalf("rerun read %d rows; the unfinished chunks hold %d (table %d)", tr.RowsRead, rows-doneRows, rows)

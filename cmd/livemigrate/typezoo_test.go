@@ -133,14 +133,7 @@ func TestTypeZooBackfill(t *testing.T) {
 	}
 
 	// Counters reconcile: read = written + dead-lettered (+ existing).
-	var rep Report
-	data, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, report)
 	want := map[string][4]int64{"typezoo": {13, 5, 8, 1}, "zoo_child": {3, 3, 0, 0}, "zoo_parent": {2, 2, 0, 0}}
 	for _, tr := range rep.Tables {
 		w := want[tr.Source]
