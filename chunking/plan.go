@@ -131,27 +131,15 @@ func KeyIndex(p *schema.TablePlan) string {
 	for i, c := range p.KeyColumns() {
 		key[i] = c.Source
 	}
-	if equalFold(p.Table.PrimaryKey, key) {
+	if schema.EqualFoldList(p.Table.PrimaryKey, key) {
 		return "PRIMARY"
 	}
 	for _, ix := range p.Table.Indexes {
-		if ix.Unique && equalFold(ix.Columns, key) {
+		if ix.Unique && schema.EqualFoldList(ix.Columns, key) {
 			return ix.Name
 		}
 	}
 	return ""
-}
-
-func equalFold(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !strings.EqualFold(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // walker runs the planning queries through prepared statements, so key

@@ -50,7 +50,7 @@ func (p *TablePlan) indexes() ([]string, []Warning) {
 	var warn []Warning
 	for _, ix := range p.Table.Indexes {
 		cols, ok := p.targetNames(ix.Columns)
-		if equalFoldList(ix.Columns, p.sourceKey()) {
+		if EqualFoldList(ix.Columns, p.sourceKey()) {
 			continue
 		}
 		if !ok {

@@ -161,7 +161,7 @@ func Compare(plans []TablePlan, existing []SpannerTable) Delta {
 				Detail: "table does not exist in Spanner; create it with `livemigrate plan --apply`"})
 			continue
 		}
-		if want := p.TargetKey(); !equalFoldList(want, st.PrimaryKey) {
+		if want := p.TargetKey(); !EqualFoldList(want, st.PrimaryKey) {
 			add(Finding{Table: p.Target, Class: Blocking, What: "primary-key",
 				Planned: "(" + strings.Join(want, ", ") + ")", Spanner: "(" + strings.Join(st.PrimaryKey, ", ") + ")",
 				Detail: "primary keys differ; the backfill deduplicates by the MySQL key, so the Spanner key must be the same columns in the same order"})

@@ -289,14 +289,14 @@ func introspectJSON(ctx context.Context, db *sql.DB, dbName string, t *Table) er
 func (t *Table) ChunkKey(named []string) ([]string, error) {
 	if len(named) > 0 {
 		for _, ix := range t.Indexes {
-			if ix.Unique && !ix.Prefix && equalFoldList(ix.Columns, named) {
+			if ix.Unique && !ix.Prefix && EqualFoldList(ix.Columns, named) {
 				if ix.Nullable {
 					return nil, fmt.Errorf("table %q: key %v is unique but nullable; name a NOT NULL unique key or exclude the table", t.Name, named)
 				}
 				return ix.Columns, nil
 			}
 		}
-		if equalFoldList(t.PrimaryKey, named) {
+		if EqualFoldList(t.PrimaryKey, named) {
 			return t.PrimaryKey, nil
 		}
 		return nil, fmt.Errorf("table %q: key %v is not a unique key of the table; name the columns of a NOT NULL unique key", t.Name, named)
@@ -317,7 +317,9 @@ func (t *Table) ChunkKey(named []string) ([]string, error) {
 	return nil, fmt.Errorf("table %q has no primary key and no NOT NULL unique key to chunk and deduplicate by; options: exclude the table from the spec, or add a primary key (or a NOT NULL unique key and name it with `key: [cols]`) in MySQL", t.Name)
 }
 
-func equalFoldList(a, b []string) bool {
+// EqualFoldList reports whether two column lists name the same columns in
+// order, compared as MySQL compares column names (case-insensitively).
+func EqualFoldList(a, b []string) bool {
 	if len(a) != len(b) {
 		return false
 	}
