@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/internal/testenv"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/source"
@@ -35,7 +36,7 @@ func BenchmarkPlanVsCount(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := schema.BuildPlan(spec.Table{Source: "big"}, spec.Defaults{}, st)
+	p, err := config.BuildPlan(spec.Table{Source: "big"}, spec.Defaults{}, st)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,8 +6,9 @@ import (
 	"testing"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/copier"
 	"github.com/livemigrate/livemigrate/internal/testenv"
-	"github.com/livemigrate/livemigrate/transforms"
+	"github.com/livemigrate/livemigrate/source"
 )
 
 // explain runs EXPLAIN on q with its arguments bound (as the Reader binds
@@ -62,7 +63,7 @@ func TestPageQueriesUseKeyRange(t *testing.T) {
 	}{{"single", "PRIMARY", nil}, {"comp", "PRIMARY", nil}, {"uk", "by_code", []string{"code"}}} {
 		t.Run(tc.table, func(t *testing.T) {
 			p := tablePlan(t, e, db, tc.table, tc.key...)
-			chunks, err := chunking.Plan(ctx, db, p, chunking.Options{TargetRows: 1000})
+			chunks, err := chunking.Plan(ctx, &source.Querier{DB: db}, p, chunking.Options{TargetRows: 1000})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +72,7 @@ func TestPageQueriesUseKeyRange(t *testing.T) {
 			}
 			mid := chunks[len(chunks)/2]
 			// keyAt is the i-th key of a chunk, read with the real Reader.
-			r := &transforms.Reader{DB: db, Plan: p, PageRows: 100}
+			r := copier.NewReader(&source.Querier{DB: db}, p, 100)
 			keyAt := func(c chunking.Chunk, i int) chunking.Key {
 				var k chunking.Key
 				n := 0

@@ -8,11 +8,12 @@ import (
 	"testing"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/config"
+	"github.com/livemigrate/livemigrate/copier"
 	"github.com/livemigrate/livemigrate/internal/testenv"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/source"
 	"github.com/livemigrate/livemigrate/spec"
-	"github.com/livemigrate/livemigrate/transforms"
 )
 
 // open returns a source pool opened the way workers open it.
@@ -35,7 +36,7 @@ func tablePlan(t *testing.T, e *testenv.Env, db *sql.DB, table string, key ...st
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := schema.BuildPlan(spec.Table{Source: table, Key: key}, spec.Defaults{}, st)
+	p, err := config.BuildPlan(spec.Table{Source: table, Key: key}, spec.Defaults{}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func checkCover(t *testing.T, db *sql.DB, p *schema.TablePlan, chunks []chunking
 		if i > 0 && string(chunks[i-1].Upper) != string(c.Lower) {
 			t.Fatalf("chunk %s does not start where chunk %d ends", c, i-1)
 		}
-		r := &transforms.Reader{DB: db, Plan: p, PageRows: pageRows}
+		r := copier.NewReader(&source.Querier{DB: db}, p, pageRows)
 		st, err := r.Read(ctx, c, func(raw []any, key chunking.Key) error {
 			enc := string(chunking.EncodeKey(key))
 			if prev, dup := seen[enc]; dup {
@@ -335,7 +336,7 @@ func TestPlanCoversEveryRowOnce(t *testing.T) {
 				if r.IntN(3) == 0 {
 					target = 1 + r.IntN(20)
 				}
-				chunks, err := chunking.Plan(ctx, db, p, chunking.Options{TargetRows: target})
+				chunks, err := chunking.Plan(ctx, &source.Querier{DB: db}, p, chunking.Options{TargetRows: target})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -375,7 +376,7 @@ func TestPlanSkew(t *testing.T) {
 		"INSERT IGNORE INTO skew SELECT 500000000 + seq * 111, seq FROM seq_1_to_90000")
 	p := tablePlan(t, e, db, "skew")
 	const target = 5000
-	chunks, err := chunking.Plan(ctx, db, p, chunking.Options{TargetRows: target})
+	chunks, err := chunking.Plan(ctx, &source.Querier{DB: db}, p, chunking.Options{TargetRows: target})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +406,7 @@ func TestPlanByteCap(t *testing.T) {
 		t.Fatalf("AVG_ROW_LENGTH %d: statistics not refreshed", p.Table.AvgRowLength)
 	}
 	o := chunking.Options{TargetRows: 10000, MaxBytes: 400_000}
-	chunks, err := chunking.Plan(testenv.Context(t), db, p, o)
+	chunks, err := chunking.Plan(testenv.Context(t), &source.Querier{DB: db}, p, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +427,7 @@ func TestPlanRefusesEnumKey(t *testing.T) {
 	db := open(t, e)
 	e.Exec(t, "CREATE TABLE en (k ENUM('zebra','apple') NOT NULL PRIMARY KEY)", "INSERT INTO en VALUES ('zebra'), ('apple')")
 	p := tablePlan(t, e, db, "en")
-	_, err := chunking.Plan(testenv.Context(t), db, p, chunking.Options{TargetRows: 1})
+	_, err := chunking.Plan(testenv.Context(t), &source.Querier{DB: db}, p, chunking.Options{TargetRows: 1})
 	if err == nil || !strings.Contains(err.Error(), "ENUM") {
 		t.Fatalf("got %v, want an error naming the ENUM key", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/source"
 )
 
 // PlanCost compares planning a table with counting it, measured in the
@@ -52,7 +53,7 @@ func MeasurePlan(ctx context.Context, db *sql.DB, p *schema.TablePlan, o Options
 			res.Count = d
 		}
 		t0 := time.Now()
-		chunks, err := Plan(ctx, db, p, o)
+		chunks, err := Plan(ctx, &source.Querier{DB: db}, p, o)
 		d = time.Since(t0)
 		if err != nil {
 			return res, err

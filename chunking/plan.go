@@ -2,11 +2,12 @@ package chunking
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
+	"github.com/livemigrate/livemigrate/ratelimit"
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/source"
 )
 
 // Defaults of Options; see the package comment for why.
@@ -62,13 +63,15 @@ func (o Options) RowsPerChunk(avgRowLength int64) int {
 // lower bound and the last no upper bound, so rows inserted outside the
 // planned range later are still copied. An empty or small table is one
 // unbounded chunk.
-func Plan(ctx context.Context, db *sql.DB, p *schema.TablePlan, o Options) ([]Chunk, error) {
+//
+// Every query goes through q, so planning passes the source throttle and
+// rides out transient errors like any other read.
+func Plan(ctx context.Context, q *source.Querier, p *schema.TablePlan, o Options) ([]Chunk, error) {
 	if err := ValidateKey(p); err != nil {
 		return nil, err
 	}
 	n := o.RowsPerChunk(p.Table.AvgRowLength)
-	w := walker{db: db, p: p, cols: KeyColumns(p), index: KeyIndex(p)}
-	defer w.close()
+	w := walker{q: q, p: p, cols: KeyColumns(p), index: KeyIndex(p)}
 	var bounds []Key
 	var last Key
 	for {
@@ -142,37 +145,15 @@ func KeyIndex(p *schema.TablePlan) string {
 	return ""
 }
 
-// walker runs the planning queries through prepared statements, so key
-// values always arrive in the binary protocol's types (the same the Reader
-// sees) and every query holds at most one pooled connection at a time.
+// walker runs the planning queries through the Querier's prepared
+// statements, so key values always arrive in the binary protocol's types
+// (the same the Reader sees) and every query holds at most one pooled
+// connection at a time.
 type walker struct {
-	db    *sql.DB
+	q     *source.Querier
 	p     *schema.TablePlan
 	cols  []KeyColumn
 	index string
-	stmts map[string]*sql.Stmt
-}
-
-func (w *walker) close() {
-	for _, s := range w.stmts {
-		s.Close()
-	}
-}
-
-func (w *walker) from() string {
-	f := schema.QuoteIdent(w.p.Source)
-	if w.index != "" {
-		f += " FORCE INDEX (" + schema.QuoteIdent(w.index) + ")"
-	}
-	return f
-}
-
-func (w *walker) where(after Key) (string, []any) {
-	if after == nil {
-		return "", nil
-	}
-	s, a := After(w.cols, after, false)
-	return " WHERE " + s, a
 }
 
 // BoundaryQuery renders the index-walk query; exported for EXPLAIN tests.
@@ -182,68 +163,33 @@ func BoundaryQuery(p *schema.TablePlan, after Key, n int) (string, []any) {
 }
 
 func (w *walker) boundaryQuery(after Key, n int) (string, []any) {
-	sel := make([]string, len(w.cols))
-	for i, c := range w.cols {
-		sel[i] = schema.QuoteIdent(c.Name)
-	}
-	where, args := w.where(after)
-	return fmt.Sprintf("SELECT %s FROM %s%s ORDER BY %s LIMIT 1 OFFSET %d",
-		strings.Join(sel, ", "), w.from(), where, OrderBy(w.cols, false), n-1), args
-}
-
-func (w *walker) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if w.stmts == nil {
-		w.stmts = map[string]*sql.Stmt{}
-	}
-	if s, ok := w.stmts[q]; ok {
-		return s, nil
-	}
-	s, err := w.db.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	w.stmts[q] = s
-	return s, nil
+	return boundaryQuery(w.p.Source, w.index, w.cols, after, n)
 }
 
 // boundary returns the key n rows after `after` (nil: from the start), or
 // nil when fewer than n rows follow.
 func (w *walker) boundary(ctx context.Context, after Key, n int) (Key, error) {
 	q, args := w.boundaryQuery(after, n)
-	s, err := w.stmt(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("plan %s: %w", w.p.Source, err)
-	}
-	rows, err := s.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, fmt.Errorf("plan %s: %w", w.p.Source, err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
-	}
 	k := make(Key, len(w.cols))
 	dest := make([]any, len(k))
 	for i := range k {
 		dest[i] = &k[i]
 	}
-	if err := rows.Scan(dest...); err != nil {
-		return nil, err
+	ok, err := w.q.QueryRow(ctx, ratelimit.Plan, q, args, dest...)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", w.p.Source, err)
 	}
-	return NormalizeKey(w.cols, k), rows.Err()
+	if !ok {
+		return nil, nil
+	}
+	return NormalizeKey(w.cols, k), nil
 }
 
 // tail counts the rows after `after`, reading at most n index entries.
 func (w *walker) tail(ctx context.Context, after Key, n int) (int64, error) {
-	where, args := w.where(after)
-	q := fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM %s%s ORDER BY %s LIMIT %d) t",
-		w.from(), where, OrderBy(w.cols, false), n)
-	s, err := w.stmt(ctx, q)
-	if err != nil {
-		return 0, fmt.Errorf("plan %s: %w", w.p.Source, err)
-	}
+	q, args := tailQuery(w.p.Source, w.index, w.cols, after, n)
 	var c int64
-	if err := s.QueryRowContext(ctx, args...).Scan(&c); err != nil {
+	if _, err := w.q.QueryRow(ctx, ratelimit.Plan, q, args, &c); err != nil {
 		return 0, fmt.Errorf("plan %s: %w", w.p.Source, err)
 	}
 	return c, nil

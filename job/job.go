@@ -1,9 +1,13 @@
-// Package job owns turning a spec into a checked, runnable job: it opens
-// both ends, introspects every source table, builds the table plans and
-// reports bad input as errors the CLI turns into exit code 2.
+// Package job owns turning a spec into a checked, runnable job on the
+// launcher: it opens both ends, introspects every source table and hands
+// the spec, the tables and the command line's settings to the one
+// resolver (package config), reporting bad input as errors the CLI turns
+// into exit code 2.
 //
 // The one idea: everything that can be wrong with the operator's input is
-// found here, before a pipeline is built, and said in one line.
+// found here, before a pipeline is built, and said in one line. An error is
+// bad input when it says so itself (a BadInput method), wherever it comes
+// from, so no list of error types has to be kept in step.
 package job
 
 import (
@@ -13,6 +17,7 @@ import (
 	"fmt"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/source"
 	"github.com/livemigrate/livemigrate/spec"
@@ -26,6 +31,9 @@ type InputError struct{ Err error }
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
+// BadInput marks the error as the operator's to fix.
+func (e *InputError) BadInput() bool { return true }
+
 // Input wraps err as an InputError.
 func Input(err error) error {
 	if err == nil {
@@ -34,29 +42,37 @@ func Input(err error) error {
 	return &InputError{Err: err}
 }
 
-// IsInput reports whether err is bad input.
+// Inputf is Input(fmt.Errorf(...)).
+func Inputf(format string, a ...any) error { return Input(fmt.Errorf(format, a...)) }
+
+// badInput is implemented by every error that is the operator's to fix.
+type badInput interface{ BadInput() bool }
+
+// IsInput reports whether err (or an error it wraps) is bad input.
 func IsInput(err error) bool {
-	var ie *InputError
-	var se *spec.Error
-	var nf *schema.NotFoundError
-	var ue *source.UnreachableError
-	var tn *target.NotFoundError
-	var un *schema.UnsupportedError
-	return errors.As(err, &ie) || errors.As(err, &se) || errors.As(err, &nf) || errors.As(err, &ue) ||
-		errors.As(err, &tn) || errors.As(err, &un)
+	var b badInput
+	return errors.As(err, &b) && b.BadInput()
 }
 
-// Job is a loaded spec with both ends open.
+// Job is a loaded spec with the source open and the job configuration
+// resolved.
 type Job struct {
 	Spec   *spec.Spec
 	DB     *sql.DB
 	Tables []*schema.Table
-	Plans  []schema.TablePlan
+	Config config.Job
 }
 
-// Load reads the spec, connects to MySQL and introspects every table.
-// When checkTarget is set it also checks that the Spanner database answers.
-func Load(ctx context.Context, specPath string, checkTarget bool) (*Job, error) {
+// Options say what Load checks and which command-line settings apply.
+type Options struct {
+	// CheckTarget also checks that the Spanner database answers.
+	CheckTarget bool
+	Overrides   config.Overrides
+}
+
+// Load reads the spec, connects to MySQL, introspects every table and
+// resolves the job configuration.
+func Load(ctx context.Context, specPath string, o Options) (*Job, error) {
 	s, err := spec.Load(specPath)
 	if err != nil {
 		return nil, err
@@ -69,30 +85,37 @@ func Load(ctx context.Context, specPath string, checkTarget bool) (*Job, error) 
 	for _, st := range s.Tables {
 		t, err := schema.Introspect(ctx, db, s.Source.Database(), st.Source)
 		if err != nil {
+			db.Close()
 			return nil, err
 		}
-		p, err := schema.BuildPlan(st, s.Defaults, t)
-		if err != nil {
-			return nil, Input(err)
-		}
-		if err := chunking.ValidateKey(p); err != nil {
-			return nil, Input(err)
-		}
 		j.Tables = append(j.Tables, t)
-		j.Plans = append(j.Plans, *p)
 	}
-	if checkTarget {
+	if j.Config, err = config.Resolve(s, j.Tables, o.Overrides); err != nil {
+		db.Close()
+		return nil, Input(err)
+	}
+	for i := range j.Config.Tables {
+		if err := chunking.ValidateKey(&j.Config.Tables[i].Plan); err != nil {
+			db.Close()
+			return nil, Input(err)
+		}
+	}
+	if o.CheckTarget {
 		if err := target.Check(ctx, s.Target.Database); err != nil {
+			db.Close()
 			return nil, err
 		}
 	}
 	return j, nil
 }
 
+// Plans lists the table plans in spec order.
+func (j *Job) Plans() []schema.TablePlan { return j.Config.Plans() }
+
 // SourceCount counts a source table's rows.
 func (j *Job) SourceCount(ctx context.Context, table string) (int64, error) {
 	var n int64
-	err := j.DB.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+schema.QuoteIdent(table)).Scan(&n)
+	err := j.DB.QueryRowContext(ctx, chunking.CountQuery(table)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", table, err)
 	}

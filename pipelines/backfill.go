@@ -1,68 +1,49 @@
 // Package pipelines owns the shape of livemigrate's Beam pipelines.
 //
-// The one idea: the pipeline is the data path read top to bottom — plan →
-// read → convert → protect → write — with a shuffle between planning and
-// copying, so chunks of every table spread over all workers, and each chunk
-// is copied end to end by one DoFn call. (Table names are shuffled too, so
-// big tables plan on different workers.) On Prism every chunk after the
-// shuffle lands in one bundle, and the runner splits that bundle whenever a
-// progress tick passes with no element finished, so slow chunks run in
-// parallel there as well (up to Prism's 8 concurrent bundles; measured from
-// the progress table's StartedAt/DoneAt: 20 chunks of 10,000 rows reached 5
-// to 8 chunks in flight within about 1 s of the first); on Dataflow
-// the shuffle spreads chunks over workers and dynamic work rebalancing splits
-// stragglers. Each worker process reads through one pool capped at
-// source.max_connections, shared by planning and copying.
+// The one idea: every job pipeline is the data path read top to bottom —
+// plan → read → convert → protect → write (→ verify) — and they all share
+// one front half, Chunks: table names → plan (or the stored plan) → a
+// shuffle, so chunks of every table spread over all workers, and each chunk
+// is then handled end to end by one DoFn call. (Table names are shuffled
+// too, so big tables plan on different workers.) On Prism every chunk after
+// the shuffle lands in one bundle, and the runner splits that bundle
+// whenever a progress tick passes with no element finished, so slow chunks
+// run in parallel there as well (up to Prism's 8 concurrent bundles;
+// measured from the progress table's StartedAt/DoneAt: 20 chunks of 10,000
+// rows reached 5 to 8 chunks in flight within about 1 s of the first); on
+// Dataflow the shuffle spreads chunks over workers and dynamic work
+// rebalancing splits stragglers. Every DoFn carries the same config.Job.
 package pipelines
 
 import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
-	"github.com/livemigrate/livemigrate/chunking"
-	"github.com/livemigrate/livemigrate/schema"
-	"github.com/livemigrate/livemigrate/spec"
+	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/transforms"
 )
 
-// Backfill is everything a backfill pipeline is built from.
-type Backfill struct {
-	Source   spec.Source
-	Database string
-	Tables   []schema.TablePlan
-	Chunking chunking.Options
-	// PerTable overrides Chunking per source table (the spec's chunking).
-	PerTable map[string]chunking.Options
-	// JobID names the job in the progress table of the target database;
-	// rerunning a JobID copies only chunks not recorded as done. Empty: no
-	// checkpointing.
-	JobID    string
-	PageRows int
-	Batch    transforms.BatchLimits
-	// DeadLetter is the local directory or gs:// prefix that receives the
-	// dead-lettered rows as JSON lines, one file per chunk, written before
-	// the chunk is marked done. Empty: they are counted but not written.
-	DeadLetter string
-}
-
-// Build adds the backfill to a fresh pipeline.
-func (b Backfill) Build() *beam.Pipeline {
-	p, s := beam.NewPipelineWithRoot()
-	names := make([]string, len(b.Tables))
-	for i, t := range b.Tables {
-		names[i] = t.Source
+// Chunks is the front half every job pipeline shares: the job's table
+// names → the chunks still to handle (planned, or read back from the
+// stored plan of a resumed job) → spread over workers.
+func Chunks(s beam.Scope, job config.Job) beam.PCollection {
+	names := make([]string, len(job.Tables))
+	for i, t := range job.Tables {
+		names[i] = t.Plan.Source
 	}
 	tables := beam.CreateList(s.Scope("tables"), names)
 	if len(names) > 1 {
 		tables = beam.Reshuffle(s.Scope("spread-tables"), tables)
 	}
-	chunks := beam.ParDo(s.Scope("plan"), &transforms.PlanChunksFn{Source: b.Source, Tables: b.Tables, Chunking: b.Chunking,
-		PerTable: b.PerTable, Database: b.Database, JobID: b.JobID}, tables)
-	chunks = beam.Reshuffle(s.Scope("spread"), chunks)
-	dead := beam.ParDo(s.Scope("copy"), &transforms.CopyChunkFn{
-		Source: b.Source, Database: b.Database, Tables: b.Tables, PageRows: b.PageRows, Batch: b.Batch, JobID: b.JobID,
-		DeadLetterDir: b.DeadLetter,
-	}, chunks)
+	chunks := beam.ParDo(s.Scope("plan"), &transforms.PlanChunksFn{Base: transforms.Base{Job: job}}, tables)
+	return beam.Reshuffle(s.Scope("spread"), chunks)
+}
+
+// Backfill builds the backfill pipeline of job: Chunks → copy each chunk.
+func Backfill(job config.Job) *beam.Pipeline {
+	p, s := beam.NewPipelineWithRoot()
+	chunks := Chunks(s, job)
+	dead := beam.ParDo(s.Scope("copy"), &transforms.CopyChunkFn{Base: transforms.Base{Job: job}}, chunks)
 	stats.Sum(s.Scope("dead-lettered"), dead)
 	return p
 }

@@ -91,6 +91,9 @@ func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("table %q not found in MySQL database %q; check the spec's tables[].source", e.Table, e.DB)
 }
 
+// BadInput marks the error as the operator's to fix (exit 2).
+func (e *NotFoundError) BadInput() bool { return true }
+
 // Tables lists the base tables of a database.
 func Tables(ctx context.Context, db *sql.DB, dbName string) ([]string, error) {
 	rows, err := db.QueryContext(ctx, `SELECT TABLE_NAME FROM information_schema.TABLES

@@ -82,6 +82,9 @@ var bitN = regexp.MustCompile(`^bit\((\d+)\)`)
 // UnsupportedError says a column cannot be mapped; the message says what to do.
 type UnsupportedError struct{ Column, Type, Why string }
 
+// BadInput marks the error as the operator's to fix (exit 2).
+func (e *UnsupportedError) BadInput() bool { return true }
+
 func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("column %q (%s): %s", e.Column, e.Type, e.Why)
 }

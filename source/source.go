@@ -36,7 +36,7 @@ var (
 func Pool(ctx context.Context, src spec.Source) (*sql.DB, error) {
 	poolsMu.Lock()
 	defer poolsMu.Unlock()
-	key := fmt.Sprintf("%s|%d", src.DSN, src.MaxConnections)
+	key := fmt.Sprintf("%s|%d", src.DSN, MaxConnections(src))
 	if db, ok := pools[key]; ok {
 		return db, nil
 	}
@@ -46,6 +46,14 @@ func Pool(ctx context.Context, src spec.Source) (*sql.DB, error) {
 	}
 	pools[key] = db
 	return db, nil
+}
+
+// MaxConnections is the per-process connection cap of src.
+func MaxConnections(src spec.Source) int {
+	if src.MaxConnections != nil && *src.MaxConnections > 0 {
+		return *src.MaxConnections
+	}
+	return DefaultMaxConnections
 }
 
 // Open opens and pings a new pool.
@@ -59,10 +67,7 @@ func Open(ctx context.Context, src spec.Source) (*sql.DB, error) {
 		return nil, err
 	}
 	db := sql.OpenDB(conn)
-	n := src.MaxConnections
-	if n <= 0 {
-		n = DefaultMaxConnections
-	}
+	n := MaxConnections(src)
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -110,6 +115,9 @@ func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("cannot connect to MySQL at %s: %v; check source.dsn, the password source and that the server is running", e.Addr, e.Err)
 }
 func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// BadInput marks the error as the operator's to fix (exit 2).
+func (e *UnreachableError) BadInput() bool { return true }
 
 // Explain turns a connect error into one operator-facing line.
 func Explain(addr string, err error) error {

@@ -42,8 +42,9 @@ type Source struct {
 	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
 	// TimeZone is the zone DATETIME values are read in (default UTC).
 	TimeZone string `yaml:"time_zone,omitempty" json:"time_zone,omitempty"`
-	// MaxConnections caps concurrent source connections per worker process.
-	MaxConnections int `yaml:"max_connections,omitempty" json:"max_connections,omitempty"`
+	// MaxConnections caps concurrent source connections per worker process
+	// (nil: the default; the resolver rejects values below 1).
+	MaxConnections *int `yaml:"max_connections,omitempty" json:"max_connections,omitempty"`
 }
 
 // Target is the Spanner database the rows go to.
@@ -97,10 +98,12 @@ type ColumnOverride struct {
 }
 
 // Chunking sizes the primary-key chunks a table is split into.
+// Unset fields are nil; package config resolves them (table > defaults >
+// built-in) and rejects values below 1.
 type Chunking struct {
-	TargetRows int   `yaml:"target_rows,omitempty" json:"target_rows,omitempty"`
-	MaxBytes   int64 `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
-	PageRows   int   `yaml:"page_rows,omitempty" json:"page_rows,omitempty"`
+	TargetRows *int   `yaml:"target_rows,omitempty" json:"target_rows,omitempty"`
+	MaxBytes   *int64 `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
+	PageRows   *int   `yaml:"page_rows,omitempty" json:"page_rows,omitempty"`
 }
 
 // Throttle is reserved for source-load throttling; no keys are accepted yet.
@@ -113,6 +116,9 @@ type PII struct{}
 type Error struct{ Msg string }
 
 func (e *Error) Error() string { return e.Msg }
+
+// BadInput marks the error as the operator's to fix (exit 2).
+func (e *Error) BadInput() bool { return true }
 
 func errf(format string, a ...any) error { return &Error{Msg: fmt.Sprintf(format, a...)} }
 
@@ -218,22 +224,13 @@ func (s *Spec) validate() error {
 		if err := oneOf(fmt.Sprintf("table %q write_mode", t.Source), t.WriteMode, "", WriteInsertIfAbsent, WriteVersion); err != nil {
 			return err
 		}
-		if t.WriteMode == "" {
-			t.WriteMode = s.Defaults.WriteMode
-		}
-		if t.WriteMode == "" {
-			t.WriteMode = WriteInsertIfAbsent
-		}
-		if t.WriteMode == WriteVersion && t.VersionColumn == "" {
+		if (t.WriteMode == WriteVersion || (t.WriteMode == "" && s.Defaults.WriteMode == WriteVersion)) && t.VersionColumn == "" {
 			return fmt.Errorf("table %q: write_mode version needs version_column", t.Source)
 		}
 		for c, o := range t.Columns.Overrides {
 			if err := oneOf(fmt.Sprintf("table %q column %q on_invalid", t.Source, c), o.OnInvalid, "", "dead-letter", "null"); err != nil {
 				return err
 			}
-		}
-		if t.Chunking == nil {
-			t.Chunking = s.Defaults.Chunking
 		}
 	}
 	return nil

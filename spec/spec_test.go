@@ -25,7 +25,7 @@ func TestParseValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Tables[0]; got.Target != "Orders" || got.WriteMode != WriteInsertIfAbsent || got.Columns.Rename["created_at"] != "CreatedAt" {
+	if got := s.Tables[0]; got.Target != "Orders" || got.WriteMode != "" || got.Columns.Rename["created_at"] != "CreatedAt" {
 		t.Fatalf("unexpected table %+v", got)
 	}
 	if s.Source.Database() != "shop" {

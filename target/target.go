@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -27,6 +26,8 @@ import (
 	"cloud.google.com/go/spanner/admin/database/apiv1/databasepb"
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
+
+	"github.com/livemigrate/livemigrate/retry"
 )
 
 // EmulatorAttemptTimeout bounds one read-write transaction attempt against
@@ -72,6 +73,9 @@ type NotFoundError struct {
 func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("Spanner database %s is not reachable: %v; check target.database (and SPANNER_EMULATOR_HOST for the emulator)", e.DB, e.Err)
 }
+
+// BadInput marks the error as the operator's to fix (exit 2).
+func (e *NotFoundError) BadInput() bool { return true }
 
 // Check verifies the database answers a query.
 func Check(ctx context.Context, db string) error {
@@ -160,40 +164,42 @@ func Count(ctx context.Context, db, table string) (int64, error) {
 
 func quote(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "`" }
 
+// emulatorPolicy retries the emulator's stand-ins for ABORTED quickly:
+// they come from its one-transaction-at-a-time rule, not from an outage.
+var emulatorPolicy = retry.Policy{Initial: 5 * time.Millisecond, Max: 500 * time.Millisecond, Attempts: 60, Window: -1}
+
+// errStalled marks an emulator attempt that ran into its deadline.
+var errStalled = errors.New("emulator left the transaction unanswered")
+
 // ReadWrite runs f in a read-write transaction with the retry policy of
 // this package. f may run more than once and must be idempotent.
 func ReadWrite(ctx context.Context, c *spanner.Client, f func(context.Context, *spanner.ReadWriteTransaction) error) (time.Time, error) {
 	if !Emulator() {
 		return c.ReadWriteTransaction(ctx, f)
 	}
-	var last error
-	backoff := 5 * time.Millisecond
-	for attempt := 0; attempt < 60; attempt++ {
-		// The emulator sometimes never answers a transaction's RPC; a
-		// per-attempt deadline turns that stall into a retry. (A commit
-		// that did land before the deadline is harmless to redo: every
-		// transaction of this project is idempotent.)
-		actx, cancel := context.WithTimeout(ctx, EmulatorAttemptTimeout)
-		emulatorTxn.Lock()
-		ts, err := c.ReadWriteTransaction(actx, f)
-		emulatorTxn.Unlock()
-		stalled := actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
-		cancel()
-		if err == nil || ctx.Err() != nil || (!stalled && !EmulatorRetryable(err)) {
-			return ts, err
-		}
-		last = err
-		sleep := backoff + rand.N(backoff)
-		if backoff < 500*time.Millisecond {
-			backoff *= 2
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-time.After(sleep):
-		}
+	var ts time.Time
+	err := emulatorPolicy.Do(ctx, func(err error) bool { return errors.Is(err, errStalled) || EmulatorRetryable(err) }, nil,
+		func(ctx context.Context) error {
+			// The emulator sometimes never answers a transaction's RPC; a
+			// per-attempt deadline turns that stall into a retry. (A commit
+			// that did land before the deadline is harmless to redo: every
+			// transaction of this project is idempotent.)
+			actx, cancel := context.WithTimeout(ctx, EmulatorAttemptTimeout)
+			defer cancel()
+			emulatorTxn.Lock()
+			t, err := c.ReadWriteTransaction(actx, f)
+			emulatorTxn.Unlock()
+			if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+				return fmt.Errorf("%w: %w", errStalled, err)
+			}
+			ts = t
+			return err
+		})
+	var ex *retry.ExhaustedError
+	if errors.As(err, &ex) {
+		return time.Time{}, fmt.Errorf("emulator kept rejecting the transaction: %w", ex.Err)
 	}
-	return time.Time{}, fmt.Errorf("emulator kept rejecting the transaction: %w", last)
+	return ts, err
 }
 
 // EmulatorRetryable reports the emulator's stand-ins for ABORTED.

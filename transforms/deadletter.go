@@ -11,17 +11,11 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // local paths on Prism
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/copier"
 )
 
-// DeadLetter is one row that could not be written, as a JSON line. Reason
-// never holds the value itself.
-type DeadLetter struct {
-	Table  string `json:"table"`
-	Key    string `json:"key"`
-	Column string `json:"column"`
-	Reason string `json:"reason"`
-	Chunk  int    `json:"chunk"`
-}
+// DeadLetter is one dead-lettered row (see copier.DeadLetter).
+type DeadLetter = copier.DeadLetter
 
 // DeadLetterFile is where the dead letters of chunk c go under dir (a local
 // directory or a gs:// prefix): one file per chunk, so a retried or resumed

@@ -1,53 +1,46 @@
-// Package transforms owns the Beam steps of the data path and the pieces
-// they are made of: the chunk planner step, the chunk reader, the row
-// converter, the protect hook and the Spanner writer.
+// Package transforms owns the Beam steps of livemigrate's pipelines: thin
+// DoFns around the Beam-free chunk copier (package copier), their counters,
+// and the dead-letter files they write through Beam's filesystems.
 //
-// The one idea: a chunk is the unit of work, of retry and of progress. One
-// DoFn call copies one chunk end to end — read a page, convert, protect,
-// buffer, commit — and only when every row of the chunk is committed (or
-// dead-lettered) is the chunk done. Rows never cross a shuffle, so a bundle
-// holds at most one page and one batch in memory per chunk in flight, and a
-// retried chunk is harmless because the writer never overwrites.
-//
-// # Writing next to live writes (why the dedup is correct)
-//
-// The live path (package livewrite) applies every MySQL commit to Spanner
-// after it commits, in order per key, as a full-row upsert or a delete, and
-// in the same Spanner commit marks the key in the shadow table lm_shadow_T:
-// lm_deleted=false for an upsert, true (a tombstone) for a delete. Take any
-// key k and the LAST live write L of k, applied at Spanner time S_L. After
-// S_L MySQL and the live path agree on k, so only the backfill could still
-// make Spanner wrong, in two ways:
-//
-//   - A backfill insert at W > S_L. The writer reads k's data row and shadow
-//     row in its read-write transaction (serialised with L by Spanner). If L
-//     was an upsert the row is present and carries the live mark: skipped
-//     (insert-if-absent never overwrites; version mode never overwrites a
-//     live-marked key either, so a version counter that restarts after
-//     delete+re-insert cannot fool it). If L was a delete, the tombstone is
-//     there: skipped. A backfill write at W < S_L is overwritten or deleted
-//     by L itself, so it does not matter how stale it was. This covers the
-//     read→write window (the row changed or vanished in MySQL after our read),
-//     a live delete arriving before or after our insert, and retried bundles.
-//   - A re-validation delete at D > S_L. Re-validation deletes a row only if
-//     the key has no shadow row at all, i.e. no live write happened since the
-//     backfill wrote it; after L the key is marked, so it is left alone. The
-//     condition is the mark, never the values: a delete followed by a
-//     re-insert of identical values leaves a mark and is not mistaken for
-//     the backfill's own row.
-//
-// Keys the live path never touches during the backfill are read at their
-// final value and inserted once. Re-validation is the second line for a live
-// path that loses a delete: after each commit the writer asks MySQL (one
-// range query over the batch's keys) which written keys still exist, and for
-// the missing ones, in one transaction, deletes the row and leaves a
-// tombstone when the key is still unmarked. If MySQL re-inserts the key
-// after our query, its live upsert either already marked it (we skip) or
-// comes after our delete and restores it; the tombstone also stops a slower
-// duplicate of the same stale row. Re-running a finished chunk reads rows
-// that are all present (or tombstoned), so it writes nothing — the same
-// shape as Google's shadow tables (datastream-to-spanner) with the backfill
-// as the reader that yields to any key the change stream touched, and as
-// DBLog's rule that a change event inside a chunk's window wins over the
-// chunk's copy.
+// The one idea: every DoFn embeds Base, which holds the job's one
+// serialisable configuration (config.Job) and, after Setup, the worker
+// process's shared copier.Engine — as Beam's own spannerio embeds one base
+// DoFn. A DoFn adds no configuration of its own and no logic beyond turning
+// engine results into counters and outputs, so what runs on Prism in-process
+// runs the same on a Dataflow worker: nothing a DoFn needs lives in a global
+// or a closure (the engine cache is keyed by the configuration itself).
 package transforms
+
+import (
+	"context"
+
+	"github.com/livemigrate/livemigrate/config"
+	"github.com/livemigrate/livemigrate/copier"
+)
+
+// Base is embedded by every DoFn of a job: the job configuration, and the
+// process's engine for it once Setup has run.
+type Base struct {
+	Job config.Job `json:"job"`
+
+	eng *copier.Engine
+}
+
+// Setup opens (or joins) this process's engine for the job.
+func (b *Base) Setup(ctx context.Context) error {
+	var err error
+	b.eng, err = copier.Open(ctx, b.Job)
+	return err
+}
+
+// Teardown releases the engine.
+func (b *Base) Teardown() {
+	if b.eng != nil {
+		b.eng.Close()
+		b.eng = nil
+	}
+}
+
+// Engine is the engine opened by Setup (for DoFns outside this package
+// that embed Base, such as the benchmark's extraction step).
+func (b *Base) Engine() *copier.Engine { return b.eng }

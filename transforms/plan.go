@@ -2,21 +2,13 @@ package transforms
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
-	"cloud.google.com/go/spanner"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
-	"github.com/livemigrate/livemigrate/schema"
-	"github.com/livemigrate/livemigrate/source"
-	"github.com/livemigrate/livemigrate/spec"
-	"github.com/livemigrate/livemigrate/target"
 )
 
 func init() {
@@ -31,90 +23,29 @@ const (
 	CPlanMillis        = "plan_ms"
 )
 
-// PlanChunksFn turns a table name into the chunks still to copy. With a
-// JobID it keeps the plan in the progress table (package checkpoint): the
-// first run stores it, a rerun reads it back and emits only chunks not done.
+// PlanChunksFn turns a table name into the chunks still to copy
+// (copier.Engine.Plan: the stored plan of a resumed job, or a new one).
 type PlanChunksFn struct {
-	Source   spec.Source        `json:"source"`
-	Tables   []schema.TablePlan `json:"tables"`
-	Chunking chunking.Options   `json:"chunking"`
-	// PerTable overrides Chunking for some tables (the spec's chunking).
-	PerTable map[string]chunking.Options `json:"per_table,omitempty"`
-	// Database and JobID locate the progress table; empty JobID: no
-	// checkpointing, every chunk is emitted.
-	Database string `json:"database,omitempty"`
-	JobID    string `json:"job_id,omitempty"`
+	Base
 }
 
 // ProcessElement plans one table.
 func (f *PlanChunksFn) ProcessElement(ctx context.Context, table string, emit func(chunking.Chunk)) error {
-	var p *schema.TablePlan
-	for i := range f.Tables {
-		if f.Tables[i].Source == table {
-			p = &f.Tables[i]
-		}
-	}
-	if p == nil {
-		return fmt.Errorf("plan: table %q not in plan", table)
-	}
-	ns := CounterNamespace + table
-	var client *spanner.Client
-	keyCols := keyColumnNames(p)
-	if f.JobID != "" {
-		var err error
-		if client, err = target.Client(ctx, f.Database); err != nil {
-			return err
-		}
-		stored, ok, err := checkpoint.Load(ctx, client, f.JobID, table)
-		if err != nil {
-			return err
-		}
-		if ok {
-			if stored.KeyColumns != keyCols {
-				return fmt.Errorf("job %s planned table %s by key (%s), the spec now says (%s); use a new --job-id", f.JobID, table, stored.KeyColumns, keyCols)
-			}
-			beam.NewCounter(ns, CChunksPlanned).Inc(ctx, int64(len(stored.Chunks)))
-			beam.NewCounter(ns, CChunksSkippedDone).Inc(ctx, int64(len(stored.Done)))
-			log.Infof(ctx, "table %s: resuming job %s, %d of %d chunks already done", table, f.JobID, len(stored.Done), len(stored.Chunks))
-			for _, c := range stored.Chunks {
-				if !stored.Done[c.ID] {
-					emit(c)
-				}
-			}
-			return nil
-		}
-	}
-	db, err := source.Pool(ctx, f.Source)
+	res, err := f.eng.Plan(ctx, table)
 	if err != nil {
 		return err
 	}
-	o := f.Chunking
-	if t, ok := f.PerTable[table]; ok {
-		o = t
+	ns := CounterNamespace + table
+	beam.NewCounter(ns, CChunksPlanned).Inc(ctx, int64(res.Total))
+	beam.NewCounter(ns, CChunksSkippedDone).Inc(ctx, int64(res.Done))
+	if res.Resumed {
+		log.Infof(ctx, "table %s: resuming job %s, %d of %d chunks already done", table, f.Job.ID, res.Done, res.Total)
+	} else {
+		beam.NewCounter(ns, CPlanMillis).Inc(ctx, res.Elapsed.Milliseconds())
+		log.Infof(ctx, "table %s: %d chunks planned in %v", table, res.Total, res.Elapsed.Round(time.Millisecond))
 	}
-	t0 := time.Now()
-	chunks, err := chunking.Plan(ctx, db, p, o)
-	if err != nil {
-		return fmt.Errorf("plan %s: %w", table, err)
-	}
-	beam.NewCounter(ns, CPlanMillis).Inc(ctx, time.Since(t0).Milliseconds())
-	if client != nil {
-		if err := checkpoint.Save(ctx, client, f.JobID, table, keyCols, chunks); err != nil {
-			return fmt.Errorf("store plan of %s: %w", table, err)
-		}
-	}
-	beam.NewCounter(ns, CChunksPlanned).Inc(ctx, int64(len(chunks)))
-	log.Infof(ctx, "table %s: %d chunks planned in %v", table, len(chunks), time.Since(t0).Round(time.Millisecond))
-	for _, c := range chunks {
+	for _, c := range res.Chunks {
 		emit(c)
 	}
 	return nil
-}
-
-func keyColumnNames(p *schema.TablePlan) string {
-	var names []string
-	for _, c := range p.KeyColumns() {
-		names = append(names, c.Source)
-	}
-	return strings.Join(names, ",")
 }

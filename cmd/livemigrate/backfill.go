@@ -16,6 +16,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/pipelines"
 	"github.com/livemigrate/livemigrate/target"
@@ -61,28 +62,27 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	specPath := fs.String("spec", "", "migration spec (YAML); required")
 	reportJSON := fs.String("report-json", "", "also write the summary as JSON to this file")
 	deadLetter := fs.String("dead-letter", "", "directory (or gs://bucket/prefix) for dead-lettered rows, one JSON-lines file per chunk (default out/dead-letters/JOB_ID)")
-	pageRows := fs.Int("page-rows", 2000, "rows per source page (keyset pagination)")
-	batchRows := fs.Int("batch-rows", transforms.DefaultBatch.Rows, "max rows per Spanner commit")
-	batchMutations := fs.Int("batch-mutations", transforms.DefaultBatch.Mutations, "max mutations per Spanner commit (Spanner's limit is 80000)")
-	batchBytes := fs.Int64("batch-bytes", transforms.DefaultBatch.Bytes, "max bytes per Spanner commit (Spanner's limit is 100 MB)")
+	pageRows := fs.Int("page-rows", config.DefaultPageRows, "rows per source page (keyset pagination), overriding the spec's chunking.page_rows")
+	batchRows := fs.Int("batch-rows", config.DefaultBatch.Rows, "max rows per Spanner commit")
+	batchMutations := fs.Int("batch-mutations", config.DefaultBatch.Mutations, "max mutations per Spanner commit (Spanner's limit is 80000)")
+	batchBytes := fs.Int64("batch-bytes", config.DefaultBatch.Bytes, "max bytes per Spanner commit (Spanner's limit is 100 MB)")
 	noVerifyCounts := fs.Bool("no-count", false, "skip counting source and target rows after the run")
 	jobID := fs.String("job-id", "", "job id in the target's progress table; rerun with the same id to copy only unfinished chunks (default: a new id, printed)")
-	chunkRows := fs.Int("chunk-rows", 0, fmt.Sprintf("target rows per chunk, overriding the spec's chunking.target_rows (default %d)", chunking.DefaultTargetRows))
-	chunkBytes := fs.Int64("chunk-bytes", 0, fmt.Sprintf("max estimated bytes per chunk, overriding the spec's chunking.max_bytes (default %d)", chunking.DefaultMaxBytes))
+	chunkRows := fs.Int("chunk-rows", chunking.DefaultTargetRows, "target rows per chunk, overriding the spec's chunking.target_rows")
+	chunkBytes := fs.Int64("chunk-bytes", chunking.DefaultMaxBytes, "max estimated bytes per chunk, overriding the spec's chunking.max_bytes")
 	return func(ctx context.Context) error {
 		if *specPath == "" {
 			return job.Input(fmt.Errorf("--spec is required; e.g. --spec testdata/demo/spec.yaml"))
 		}
-		if *pageRows <= 0 || *batchRows <= 0 {
-			return job.Input(fmt.Errorf("--page-rows and --batch-rows must be positive"))
-		}
-		if *batchMutations > transforms.SpannerMaxMutations {
-			return job.Input(fmt.Errorf("--batch-mutations %d exceeds Spanner's limit of %d", *batchMutations, transforms.SpannerMaxMutations))
-		}
-		if err := checkJobFlags(jobID, *chunkRows, *chunkBytes); err != nil {
+		if err := checkJobID(jobID); err != nil {
 			return err
 		}
-		j, err := job.Load(ctx, *specPath, true)
+		o := config.Overrides{
+			ChunkRows: changedInt(fs, "chunk-rows", chunkRows), ChunkBytes: changedInt64(fs, "chunk-bytes", chunkBytes),
+			PageRows: changedInt(fs, "page-rows", pageRows), BatchRows: changedInt(fs, "batch-rows", batchRows),
+			BatchMutations: changedInt(fs, "batch-mutations", batchMutations), BatchBytes: changedInt64(fs, "batch-bytes", batchBytes),
+		}
+		j, err := job.Load(ctx, *specPath, job.Options{CheckTarget: true, Overrides: o})
 		if err != nil {
 			return err
 		}
@@ -91,7 +91,6 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
-		chunkOpts, perTable := chunkOptions(j.Spec, *chunkRows, *chunkBytes)
 		dl := *deadLetter
 		if dl == "" {
 			dl = filepath.Join("out", "dead-letters", *jobID)
@@ -101,25 +100,16 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
 			}
 		}
-		b := pipelines.Backfill{
-			Source:     j.Spec.Source,
-			Database:   j.Spec.Target.Database,
-			Tables:     j.Plans,
-			Chunking:   chunkOpts,
-			PerTable:   perTable,
-			JobID:      *jobID,
-			PageRows:   *pageRows,
-			Batch:      transforms.BatchLimits{Rows: *batchRows, Mutations: *batchMutations, Bytes: *batchBytes},
-			DeadLetter: dl,
-		}
+		cfg := j.Config
+		cfg.ID, cfg.DeadLetter = *jobID, dl
 		rep := Report{Spec: *specPath, JobID: *jobID, Runner: runnerName(), Started: time.Now().UTC(), DeadLetter: dl}
-		res, err := beamx.RunWithMetrics(ctx, b.Build())
+		res, err := beamx.RunWithMetrics(ctx, pipelines.Backfill(cfg))
 		rep.Seconds = time.Since(rep.Started).Seconds()
 		if err != nil {
 			return fmt.Errorf("pipeline failed: %s", rootCause(err))
 		}
 		counters := collectCounters(res)
-		for _, p := range j.Plans {
+		for _, p := range j.Plans() {
 			c := counters[p.Source]
 			tr := TableReport{Source: p.Source, Target: p.Target,
 				RowsRead: c[transforms.CRowsRead], RowsWritten: c[transforms.CRowsWritten], RowsExisting: c[transforms.CRowsSkipped],
@@ -216,4 +206,20 @@ func rootCause(err error) string {
 		msg = msg[i+len("] failed:"):]
 	}
 	return strings.TrimSpace(strings.ReplaceAll(msg, "\n", " "))
+}
+
+// changedInt returns the flag's value when the operator gave it, else nil
+// (the resolver then takes the spec's value or the default).
+func changedInt(fs *pflag.FlagSet, name string, v *int) *int {
+	if fs.Changed(name) {
+		return v
+	}
+	return nil
+}
+
+func changedInt64(fs *pflag.FlagSet, name string, v *int64) *int64 {
+	if fs.Changed(name) {
+		return v
+	}
+	return nil
 }

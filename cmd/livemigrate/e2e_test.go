@@ -284,6 +284,14 @@ func TestBadInput(t *testing.T) {
 		{"no spec flag", []string{"backfill"}, "--spec is required"},
 		{"unknown flag", []string{"backfill", "--colour"}, "unknown flag"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"negative flag", []string{"backfill", "--spec", good, "--batch-mutations", "-5"}, "--batch-mutations is -5; it must be a positive number"},
+		{"flag above Spanner's limit", []string{"backfill", "--spec", good, "--batch-mutations", "90000"}, "--batch-mutations is 90000; the maximum is 80000"},
+		{"negative max_connections", []string{"backfill", "--spec", write("conns.yaml", strings.Replace(string(goodBody), "target:\n", "  max_connections: -3\ntarget:\n", 1))},
+			"source.max_connections is -3; it must be a positive number"},
+		{"negative target_rows", []string{"backfill", "--spec", write("rows.yaml", string(goodBody)+"    chunking: {target_rows: -10}\n")},
+			"tables[t].chunking.target_rows is -10; it must be a positive number"},
+		{"zero page_rows in defaults", []string{"plan", "--spec", write("page.yaml", string(goodBody)+"defaults:\n  chunking: {page_rows: 0}\n")},
+			"defaults.chunking.page_rows is 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -39,7 +39,7 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		default:
 			return job.Input(fmt.Errorf("--foreign-keys %q: use defer, only, inline or none", *fkMode))
 		}
-		j, err := job.Load(ctx, *specPath, *apply || *delta)
+		j, err := job.Load(ctx, *specPath, job.Options{CheckTarget: *apply || *delta})
 		if err != nil {
 			return err
 		}
@@ -48,7 +48,7 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		if *delta {
 			return runDelta(ctx, out, j, *asJSON)
 		}
-		d := schema.GenerateDDL(j.Plans, *fkMode)
+		d := schema.GenerateDDL(j.Plans(), *fkMode)
 		existing := map[string]bool{}
 		if *apply {
 			if existing, err = target.Tables(ctx, j.Spec.Target.Database); err != nil {
@@ -61,11 +61,11 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			d = withoutExisting(d, j, existing, fks)
 		}
 		// The shadow tables the backfill and the live path share.
-		for i, stmt := range livewrite.DDL(j.Plans, existing) {
+		for i, stmt := range livewrite.DDL(j.Plans(), existing) {
 			if *fkMode == schema.FKOnly {
 				break
 			}
-			d.Statements = append(d.Statements, schema.Statement{Table: livewrite.ShadowTable(j.Plans[i].Target), Kind: "shadow", SQL: stmt,
+			d.Statements = append(d.Statements, schema.Statement{Table: livewrite.ShadowTable(j.Plans()[i].Target), Kind: "shadow", SQL: stmt,
 				Comments: shadowComment(i)})
 		}
 		if *ddl || !*apply {
@@ -130,7 +130,7 @@ func withoutExisting(d schema.DDL, j *job.Job, existing, fks map[string]bool) sc
 		exists[strings.ToLower(n)] = true
 	}
 	skip := map[string]bool{}
-	for _, p := range j.Plans {
+	for _, p := range j.Plans() {
 		if exists[strings.ToLower(p.Target)] {
 			skip[p.Source] = true
 		}
@@ -166,7 +166,7 @@ func runDelta(ctx context.Context, out io.Writer, j *job.Job, asJSON bool) error
 			data = append(data, t)
 		}
 	}
-	d := schema.Compare(j.Plans, data)
+	d := schema.Compare(j.Plans(), data)
 	if asJSON {
 		data, _ := json.MarshalIndent(d, "", "  ")
 		fmt.Fprintln(out, string(data))

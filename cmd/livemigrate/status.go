@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/livemigrate/livemigrate/checkpoint"
-	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/spec"
 	"github.com/livemigrate/livemigrate/target"
@@ -116,9 +115,9 @@ func printStatusLine(w io.Writer, p checkpoint.TableProgress, name string, now t
 
 var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// checkJobFlags validates backfill's job and chunking flags, generating a
-// job id when none is given.
-func checkJobFlags(jobID *string, chunkRows int, chunkBytes int64) error {
+// checkJobID validates backfill's job id, generating one when none is
+// given.
+func checkJobID(jobID *string) error {
 	if *jobID == "" {
 		b := make([]byte, 3)
 		rand.Read(b)
@@ -127,30 +126,5 @@ func checkJobFlags(jobID *string, chunkRows int, chunkBytes int64) error {
 	if !jobIDPattern.MatchString(*jobID) {
 		return job.Input(fmt.Errorf("--job-id %q: use 1–128 letters, digits, '.', '_' or '-'", *jobID))
 	}
-	if chunkRows < 0 || chunkBytes < 0 {
-		return job.Input(fmt.Errorf("--chunk-rows and --chunk-bytes must be positive"))
-	}
 	return nil
-}
-
-// chunkOptions merges chunk sizing: an explicit flag wins, then the table's
-// spec entry (which already inherits defaults.chunking), then the package
-// defaults.
-func chunkOptions(s *spec.Spec, rows int, bytes int64) (chunking.Options, map[string]chunking.Options) {
-	base := chunking.Options{TargetRows: rows, MaxBytes: bytes}
-	per := map[string]chunking.Options{}
-	for _, t := range s.Tables {
-		if t.Chunking == nil {
-			continue
-		}
-		o := chunking.Options{TargetRows: t.Chunking.TargetRows, MaxBytes: t.Chunking.MaxBytes}
-		if rows > 0 {
-			o.TargetRows = rows
-		}
-		if bytes > 0 {
-			o.MaxBytes = bytes
-		}
-		per[t.Source] = o
-	}
-	return base, per
 }

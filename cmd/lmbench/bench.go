@@ -170,7 +170,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		logf(logw, "size %d: %s FAILED: %v", n, m, err)
 	}
 	logf(logw, "size %d: generating tables", n)
-	d, err := st.generate(ctx, run.Database, n)
+	d, err := st.generate(ctx, run.Database, n, o.PageRows)
 	if d != nil {
 		defer st.dropMySQL(context.WithoutCancel(ctx), d)
 	}
@@ -225,7 +225,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 			continue
 		}
 		logf(logw, "size %d: %s ...", n, c.name)
-		cfg := childConfig{Kind: c.kind, Source: st.src(d.DB), Plans: d.Plans, PageRows: o.PageRows}
+		cfg := childConfig{Kind: c.kind, Job: d.Job}
 		if c.profile {
 			cfg.CPUProfile, _ = filepath.Abs(fmt.Sprintf("%s-%s-%d.cpu.pprof", prefix, c.name, n))
 		}
@@ -236,7 +236,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 					return nil, err
 				}
 				defer st.dropSpannerDB(id)
-				cfg.Spanner = st.spannerDB(id)
+				cfg.Job.Database = st.spannerDB(id)
 			}
 			m, err := runChildProcess(ctx, cfg)
 			if err != nil {
@@ -247,8 +247,8 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 				// below checks that every row landed.
 				*m = *withRSS(newMeasurement(d.Rows, time.Duration(m.Seconds*float64(time.Second))), m.PeakRSSMB)
 			}
-			if cfg.Spanner != "" {
-				got, err := countSpanner(ctx, cfg.Spanner, d.Plans)
+			if c.ddl != nil {
+				got, err := countSpanner(ctx, cfg.Job.Database, d.Plans)
 				if err != nil {
 					return nil, fmt.Errorf("count target rows: %w", err)
 				}
@@ -289,7 +289,7 @@ func runChildProcess(ctx context.Context, cfg childConfig) (*Measurement, error)
 	defer os.RemoveAll(dir)
 	cfgPath, resPath := filepath.Join(dir, "config.json"), filepath.Join(dir, "result.json")
 	if cfg.Kind == kindE2E {
-		cfg.DeadLetter = filepath.Join(dir, "dead-letter.jsonl")
+		cfg.Job.DeadLetter = filepath.Join(dir, "dead-letters")
 	}
 	data, _ := json.Marshal(cfg)
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {

@@ -23,10 +23,9 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/config"
+	"github.com/livemigrate/livemigrate/copier"
 	"github.com/livemigrate/livemigrate/pipelines"
-	"github.com/livemigrate/livemigrate/ratelimit"
-	"github.com/livemigrate/livemigrate/schema"
-	"github.com/livemigrate/livemigrate/source"
 	"github.com/livemigrate/livemigrate/spec"
 	"github.com/livemigrate/livemigrate/transforms"
 )
@@ -41,15 +40,12 @@ const (
 	kindBeam    = "beam"
 )
 
-// childConfig is what the parent hands a child, as a JSON file.
+// childConfig is what the parent hands a child, as a JSON file: the
+// measurement and the resolved job it runs.
 type childConfig struct {
-	Kind       string             `json:"kind"`
-	Source     spec.Source        `json:"source"`
-	Spanner    string             `json:"spanner"` // projects/.../databases/...
-	Plans      []schema.TablePlan `json:"plans"`
-	PageRows   int                `json:"page_rows"`
-	CPUProfile string             `json:"cpu_profile,omitempty"`
-	DeadLetter string             `json:"dead_letter,omitempty"`
+	Kind       string     `json:"kind"`
+	Job        config.Job `json:"job"`
+	CPUProfile string     `json:"cpu_profile,omitempty"`
 }
 
 // childResult is what a child reports back.
@@ -110,8 +106,9 @@ func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
 		// The real backfill: default chunking, insert-if-absent with
 		// tombstone check and re-validation, progress checkpointed.
 		// Dead letters go to a file as with the CLI's default.
-		p = pipelines.Backfill{Source: cfg.Source, Database: cfg.Spanner, Tables: cfg.Plans, PageRows: cfg.PageRows,
-			JobID: "lmbench", DeadLetter: cfg.DeadLetter}.Build()
+		job := cfg.Job
+		job.ID = "lmbench"
+		p = pipelines.Backfill(job)
 	case kindBeam:
 		var err error
 		if p, err = baselinePipeline(cfg); err != nil {
@@ -163,18 +160,12 @@ func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
 const extractNamespace = "lmbench/extract"
 
 // extractPipeline is the backfill pipeline with the writer cut off: the
-// same planner step and shuffle, then read + convert per chunk, rows
-// counted and dropped.
+// product's front half (pipelines.Chunks), then read + convert + protect
+// per chunk (copier.Engine.Read), rows counted and dropped.
 func extractPipeline(cfg childConfig) *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
-	names := make([]string, len(cfg.Plans))
-	for i, t := range cfg.Plans {
-		names[i] = t.Source
-	}
-	tables := beam.CreateList(s.Scope("tables"), names)
-	chunks := beam.ParDo(s.Scope("plan"), &transforms.PlanChunksFn{Source: cfg.Source, Tables: cfg.Plans, Chunking: chunking.Options{}}, tables)
-	chunks = beam.Reshuffle(s.Scope("spread"), chunks)
-	rows := beam.ParDo(s.Scope("extract"), &ExtractChunkFn{Source: cfg.Source, Tables: cfg.Plans, PageRows: cfg.PageRows}, chunks)
+	chunks := pipelines.Chunks(s, cfg.Job)
+	rows := beam.ParDo(s.Scope("extract"), &ExtractChunkFn{Base: transforms.Base{Job: cfg.Job}}, chunks)
 	// The per-chunk row counts leave the stage (as the backfill's dead
 	// letters do towards textio): a stage without outputs makes Prism's
 	// progress loop spin on a closed channel for the whole bundle.
@@ -182,55 +173,25 @@ func extractPipeline(cfg childConfig) *beam.Pipeline {
 	return p
 }
 
-// ExtractChunkFn reads and converts one chunk with livemigrate's Reader and
-// Converter and discards the rows: the copy path without the writer.
+// ExtractChunkFn reads, converts and protects one chunk with the product's
+// engine and discards the rows: the copy path without the writer.
 type ExtractChunkFn struct {
-	Source   spec.Source        `json:"source"`
-	Tables   []schema.TablePlan `json:"tables"`
-	PageRows int                `json:"page_rows"`
-
-	db    *sql.DB
-	plans map[string]*schema.TablePlan
+	transforms.Base
 }
 
-// Setup opens the process's shared source pool.
-func (f *ExtractChunkFn) Setup(ctx context.Context) error {
-	var err error
-	if f.db, err = source.Pool(ctx, f.Source); err != nil {
-		return err
-	}
-	f.plans = map[string]*schema.TablePlan{}
-	for i := range f.Tables {
-		f.plans[f.Tables[i].Source] = &f.Tables[i]
-	}
-	return nil
-}
-
-// ProcessElement reads, converts and counts the rows of chunk c, and
+// ProcessElement reads and converts the rows of chunk c, counts them, and
 // emits the count.
 func (f *ExtractChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, emit func(int64)) error {
-	p, ok := f.plans[c.Table]
-	if !ok {
-		return fmt.Errorf("chunk %s: table not in plan", c)
-	}
-	r := &transforms.Reader{DB: f.db, Plan: p, PageRows: f.PageRows, Gate: ratelimit.Unlimited{}, Retries: 10}
-	conv := &transforms.Converter{Plan: p, Loc: f.Source.Location()}
-	var bad int64
-	st, err := r.Read(ctx, c, func(raw []any, _ chunking.Key) error {
-		if _, _, _, _, bv := conv.Convert(raw); bv != nil {
-			bad++
-		}
-		return nil
-	})
+	st, err := f.Engine().Read(ctx, c, func(copier.Row) error { return nil }, nil)
 	if err != nil {
 		return err
 	}
-	if bad > 0 {
-		return fmt.Errorf("chunk %s: %d rows failed conversion", c, bad)
+	if st.DeadLettered > 0 {
+		return fmt.Errorf("chunk %s: %d rows failed conversion", c, st.DeadLettered)
 	}
-	beam.NewCounter(extractNamespace, "rows").Inc(ctx, st.Rows)
+	beam.NewCounter(extractNamespace, "rows").Inc(ctx, st.Read.Rows)
 	beam.NewCounter(extractNamespace, "chunks").Inc(ctx, 1)
-	emit(st.Rows)
+	emit(st.Read.Rows)
 	return nil
 }
 
@@ -272,15 +233,15 @@ var baselineTypes = map[string]reflect.Type{
 // InsertOrUpdate in commits of 1000 rows).
 func baselinePipeline(cfg childConfig) (*beam.Pipeline, error) {
 	p, s := beam.NewPipelineWithRoot()
-	dsn := cfg.Source.DSN + "?parseTime=true&loc=UTC"
-	for _, t := range cfg.Plans {
+	dsn := cfg.Job.Source.DSN + "?parseTime=true&loc=UTC"
+	for _, t := range cfg.Job.Plans() {
 		typ, ok := baselineTypes[t.Source]
 		if !ok {
 			return nil, fmt.Errorf("no baseline row type for table %s", t.Source)
 		}
 		ts := s.Scope(t.Source)
 		rows := databaseio.Read(ts, baselineDriver, dsn, t.Source, typ)
-		spannerio.Write(ts, cfg.Spanner, t.Target, rows, spannerio.UseBatchSize(1000))
+		spannerio.Write(ts, cfg.Job.Database, t.Target, rows, spannerio.UseBatchSize(1000))
 	}
 	return p, nil
 }

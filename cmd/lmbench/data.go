@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/source"
 	"github.com/livemigrate/livemigrate/spec"
@@ -159,13 +160,16 @@ type dataset struct {
 	DB     string
 	Tables []benchTable
 	Plans  []schema.TablePlan
+	// Job is the resolved job configuration over the dataset (every
+	// measurement sets its own target database).
+	Job    config.Job
 	Rows   int64
 	Pool   *sql.DB
 	GenSec float64
 }
 
 // generate creates database name with the tables of a run of n rows.
-func (s *stack) generate(ctx context.Context, name string, n int64) (*dataset, error) {
+func (s *stack) generate(ctx context.Context, name string, n int64, pageRows int) (*dataset, error) {
 	admin, err := source.Open(ctx, s.src(""))
 	if err != nil {
 		return nil, err
@@ -180,6 +184,8 @@ func (s *stack) generate(ctx context.Context, name string, n int64) (*dataset, e
 	}
 	d := &dataset{DB: name, Tables: tablesFor(n), Pool: pool}
 	start := time.Now()
+	bs := &spec.Spec{Source: s.src(name)}
+	var introspected []*schema.Table
 	for _, t := range d.Tables {
 		if _, err := pool.ExecContext(ctx, t.DDL); err != nil {
 			return d, fmt.Errorf("create %s: %w", t.Name, err)
@@ -194,13 +200,14 @@ func (s *stack) generate(ctx context.Context, name string, n int64) (*dataset, e
 		if err != nil {
 			return d, err
 		}
-		p, err := schema.BuildPlan(spec.Table{Source: t.Name}, spec.Defaults{}, ti)
-		if err != nil {
-			return d, err
-		}
-		d.Plans = append(d.Plans, *p)
+		bs.Tables = append(bs.Tables, spec.Table{Source: t.Name, Target: t.Name})
+		introspected = append(introspected, ti)
 		d.Rows += t.Rows
 	}
+	if d.Job, err = config.Resolve(bs, introspected, config.Overrides{PageRows: &pageRows}); err != nil {
+		return d, err
+	}
+	d.Plans = d.Job.Plans()
 	d.GenSec = time.Since(start).Seconds()
 	return d, nil
 }

@@ -10,8 +10,9 @@ import (
 	"cloud.google.com/go/spanner"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/copier"
 	"github.com/livemigrate/livemigrate/schema"
-	"github.com/livemigrate/livemigrate/transforms"
+	"github.com/livemigrate/livemigrate/source"
 )
 
 // Measurement is one timed measurement at one size.
@@ -103,7 +104,7 @@ func measureSink(ctx context.Context, st *stack, d *dataset, dbID string) (*Meas
 	for i := range d.Plans {
 		p := &d.Plans[i]
 		cols := p.TargetColumns()
-		conv := &transforms.Converter{Plan: p, Loc: time.UTC}
+		conv := &copier.Converter{Plan: p, Loc: time.UTC}
 		muts := make([]*spanner.Mutation, 0, batch)
 		var pending [][]any
 		flush := func() error {
@@ -123,7 +124,7 @@ func measureSink(ctx context.Context, st *stack, d *dataset, dbID string) (*Meas
 			pending = pending[:0]
 			return nil
 		}
-		r := &transforms.Reader{DB: d.Pool, Plan: p, PageRows: batch, Retries: 10}
+		r := copier.NewReader(&source.Querier{DB: d.Pool}, p, batch)
 		_, err := r.Read(ctx, chunking.Chunk{Table: p.Source, Of: 1}, func(raw []any, _ chunking.Key) error {
 			vals, _, _, badCol, bv := conv.Convert(raw)
 			if bv != nil {
@@ -184,7 +185,7 @@ func measurePlan(ctx context.Context, d *dataset) (*PlanTiming, error) {
 	planD, err := best(func() error {
 		chunks = 0
 		for i := range d.Plans {
-			c, err := chunking.Plan(ctx, d.Pool, &d.Plans[i], chunking.Options{})
+			c, err := chunking.Plan(ctx, &source.Querier{DB: d.Pool}, &d.Plans[i], chunking.Options{})
 			if err != nil {
 				return err
 			}

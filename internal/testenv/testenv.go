@@ -253,6 +253,20 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// AppendFile appends text to the file at path and returns path.
+func AppendFile(t testing.TB, path, text string) string {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // Context returns a context that ends with the test.
 func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -22,11 +22,14 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/copier"
 	"github.com/livemigrate/livemigrate/internal/testenv"
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/pipelines"
+	"github.com/livemigrate/livemigrate/rowdiff"
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/source"
 	"github.com/livemigrate/livemigrate/target"
 	"github.com/livemigrate/livemigrate/transforms"
 )
@@ -160,7 +163,7 @@ type run struct {
 	client *spanner.Client
 	live   *livewrite.Writer
 	liveDB *sql.DB // no default database: invisible to the killer
-	conv   map[string]*transforms.Converter
+	conv   map[string]*copier.Converter
 
 	liveRetries atomic.Int64
 }
@@ -245,25 +248,25 @@ func (r *run) setup(ctx context.Context) {
 		yaml.WriteString(tb.yaml)
 	}
 	var err error
-	if r.job, err = job.Load(ctx, r.env.SpecYAML(t, yaml.String()), true); err != nil {
+	if r.job, err = job.Load(ctx, r.env.SpecYAML(t, yaml.String()), job.Options{CheckTarget: true}); err != nil {
 		t.Fatalf("load spec: %v", err)
 	}
 	t.Cleanup(func() { r.job.DB.Close() })
 	r.plans = map[string]*schema.TablePlan{}
-	r.conv = map[string]*transforms.Converter{}
+	r.conv = map[string]*copier.Converter{}
 	var ddl []string
 	var tbls []livewrite.Table
-	for i := range r.job.Plans {
-		p := &r.job.Plans[i]
+	for i := range r.job.Config.Tables {
+		p := &r.job.Config.Tables[i].Plan
 		if r.sc.blind {
-			p.WriteMode = transforms.WriteBlindUnsafe
+			p.WriteMode = copier.WriteBlindUnsafe
 		}
 		r.plans[p.Source] = p
-		r.conv[p.Source] = &transforms.Converter{Plan: p, Loc: time.UTC}
+		r.conv[p.Source] = &copier.Converter{Plan: p, Loc: time.UTC}
 		ddl = append(append(ddl, p.CreateTableDDL()), p.IndexDDL()...)
 		tbls = append(tbls, livewrite.TableFromPlan(p))
 	}
-	ddl = append(ddl, livewrite.DDL(r.job.Plans, nil)...)
+	ddl = append(ddl, livewrite.DDL(r.job.Plans(), nil)...)
 	if err := target.ApplyDDL(ctx, r.env.SpannerDB, ddl); err != nil {
 		t.Fatalf("create Spanner tables: %v", err)
 	}
@@ -286,12 +289,8 @@ func (r *run) setup(ctx context.Context) {
 // backfill runs the real pipeline on Prism in this process and returns the
 // counters per table.
 func (r *run) backfill(ctx context.Context) (map[string]map[string]int64, error) {
-	plans := make([]schema.TablePlan, 0, len(r.tabs))
-	for _, tb := range r.tabs {
-		plans = append(plans, *r.plans[tb.name])
-	}
-	b := pipelines.Backfill{Source: r.job.Spec.Source, Database: r.env.SpannerDB, Tables: plans, PageRows: 2000}
-	res, err := beam.Run(ctx, "prism", b.Build())
+	job := r.job.Config
+	res, err := beam.Run(ctx, "prism", pipelines.Backfill(job))
 	if err != nil {
 		return nil, err
 	}
@@ -715,30 +714,19 @@ func (r *run) readConverted(ctx context.Context, tx *sql.Tx, tb *table, n int) (
 	return vals, nil
 }
 
-// compare checks that Spanner equals MySQL in every row and column.
+// compare checks that Spanner equals MySQL in every row and column, with
+// the library comparison the verify job builds on (package rowdiff).
 func (r *run) compare(ctx context.Context) (map[string][]string, int) {
 	out := map[string][]string{}
 	total := 0
 	for _, tb := range r.tabs {
 		plan := r.plans[tb.name]
-		want := r.dumpMySQL(ctx, plan)
-		got := r.dumpSpanner(ctx, plan)
 		var diffs []string
-		for k, w := range want {
-			g, ok := got[k]
-			switch {
-			case !ok:
-				diffs = append(diffs, "missing in Spanner: "+k)
-			case g != w:
-				diffs = append(diffs, "differs: "+k)
-			}
+		for _, d := range rowdiff.Compare(plan, r.dumpMySQL(ctx, plan), r.dumpSpanner(ctx, plan)) {
+			what := map[rowdiff.Kind]string{rowdiff.Missing: "missing in Spanner", rowdiff.Extra: "resurrected/extra in Spanner",
+				rowdiff.Different: "differs (" + strings.Join(d.Columns, ",") + ")"}[d.Kind]
+			diffs = append(diffs, what+": "+schema.KeyString(spanner.Key(d.Key)))
 		}
-		for k := range got {
-			if _, ok := want[k]; !ok {
-				diffs = append(diffs, "resurrected/extra in Spanner: "+k)
-			}
-		}
-		sort.Strings(diffs)
 		total += len(diffs)
 		if len(diffs) > 0 {
 			out[tb.name] = diffs
@@ -747,16 +735,16 @@ func (r *run) compare(ctx context.Context) (map[string][]string, int) {
 	return out, total
 }
 
-func (r *run) dumpMySQL(ctx context.Context, plan *schema.TablePlan) map[string]string {
-	out := map[string]string{}
-	rd := &transforms.Reader{DB: r.env.MySQL, Plan: plan, PageRows: 5000, Retries: 5}
+func (r *run) dumpMySQL(ctx context.Context, plan *schema.TablePlan) [][]any {
+	var out [][]any
+	rd := copier.NewReader(&source.Querier{DB: r.env.MySQL}, plan, 5000)
 	conv := r.conv[plan.Source]
 	_, err := rd.Read(ctx, chunking.Chunk{Table: plan.Source, Of: 1}, func(raw []any, _ chunking.Key) error {
 		vals, _, _, col, bv := conv.Convert(raw)
 		if bv != nil {
 			return fmt.Errorf("column %s: %s", col, bv.Reason)
 		}
-		out[keyOf(plan, vals)] = transforms.KeyString(spanner.Key(vals))
+		out = append(out, vals)
 		return nil
 	})
 	if err != nil {
@@ -765,28 +753,20 @@ func (r *run) dumpMySQL(ctx context.Context, plan *schema.TablePlan) map[string]
 	return out
 }
 
-func (r *run) dumpSpanner(ctx context.Context, plan *schema.TablePlan) map[string]string {
-	out := map[string]string{}
+func (r *run) dumpSpanner(ctx context.Context, plan *schema.TablePlan) [][]any {
+	var out [][]any
 	err := r.client.Single().Read(ctx, plan.Target, spanner.AllKeys(), plan.TargetColumns()).Do(func(row *spanner.Row) error {
-		vals, err := transforms.DecodeRow(row, plan)
+		vals, err := schema.DecodeRow(row, plan)
 		if err != nil {
 			return err
 		}
-		out[keyOf(plan, vals)] = transforms.KeyString(spanner.Key(vals))
+		out = append(out, vals)
 		return nil
 	})
 	if err != nil {
 		r.t.Fatalf("dump Spanner %s: %v", plan.Target, err)
 	}
 	return out
-}
-
-func keyOf(plan *schema.TablePlan, vals []any) string {
-	k := make(spanner.Key, len(plan.Key))
-	for i, j := range plan.Key {
-		k[i] = vals[j]
-	}
-	return transforms.KeyString(k)
 }
 
 // dumpAll renders every row and column of the data and shadow tables

@@ -1,32 +1,29 @@
-package transforms
+package copier
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
-	"time"
 
 	"cloud.google.com/go/spanner"
 
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/livewrite"
+	"github.com/livemigrate/livemigrate/ratelimit"
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/source"
 	"github.com/livemigrate/livemigrate/target"
 )
 
 // Revalidator asks the source which of the keys a batch wrote still exist.
 // It reads only key columns, with one range query over the batch's key span
 // (a batch is a run of consecutive keys of one keyset read), which the key
-// index answers.
+// index answers. The query goes through the Querier (gate and retry).
 type Revalidator struct {
-	DB   *sql.DB
+	Q    *source.Querier
 	Plan *schema.TablePlan
-	// Retries bounds how often the query is retried after a connection error.
-	Retries int
 
 	keyCols []chunking.KeyColumn
-	keySQL  string
 }
 
 // Existing returns the encoded keys (string(chunking.EncodeKey(k))) of keys
@@ -38,49 +35,29 @@ func (v *Revalidator) Existing(ctx context.Context, keys []chunking.Key) (map[st
 	}
 	if v.keyCols == nil {
 		v.keyCols = chunking.KeyColumns(v.Plan)
-		names := make([]string, len(v.keyCols))
-		for i, c := range v.keyCols {
-			names[i] = schema.QuoteIdent(c.Name)
-		}
-		v.keySQL = strings.Join(names, ", ")
 	}
-	lo, loArgs := chunking.After(v.keyCols, keys[0], true)
-	hi, hiArgs := chunking.AtMost(v.keyCols, keys[len(keys)-1])
-	q := "SELECT " + v.keySQL + " FROM " + schema.QuoteIdent(v.Plan.Source) + " WHERE " + lo + " AND " + hi
-	args := append(loArgs, hiArgs...)
-	for attempt := 0; ; attempt++ {
-		clear(out)
-		err := v.query(ctx, q, args, out)
-		if err == nil {
-			return out, nil
-		}
-		if !Retryable(err) || attempt >= v.Retries || ctx.Err() != nil {
-			return nil, err
-		}
-		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
-	}
-}
-
-func (v *Revalidator) query(ctx context.Context, q string, args []any, out map[string]bool) error {
-	rows, err := v.DB.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
+	q, args := chunking.KeysBetweenQuery(v.Plan, v.keyCols, keys[0], keys[len(keys)-1])
 	n := len(v.keyCols)
-	raw := make([]any, n)
-	dest := make([]any, n)
-	for rows.Next() {
-		for i := range dest {
-			dest[i] = &raw[i]
+	err := v.Q.Query(ctx, ratelimit.Revalidate, len(keys), q, args, func(rows *sql.Rows) (int, error) {
+		clear(out)
+		raw := make([]any, n)
+		dest := make([]any, n)
+		for rows.Next() {
+			for i := range dest {
+				dest[i] = &raw[i]
+			}
+			if err := rows.Scan(dest...); err != nil {
+				return len(out), err
+			}
+			k := chunking.NormalizeKey(v.keyCols, append(chunking.Key(nil), raw...))
+			out[string(chunking.EncodeKey(k))] = true
 		}
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		k := chunking.NormalizeKey(v.keyCols, append(chunking.Key(nil), raw...))
-		out[string(chunking.EncodeKey(k))] = true
+		return len(out), rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
-	return rows.Err()
+	return out, nil
 }
 
 // revalidate checks the rows of buf at written against the source and

@@ -1,11 +1,9 @@
-package transforms
+package copier
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"math/big"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,42 +12,11 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/schema"
-	"github.com/livemigrate/livemigrate/spec"
 	"github.com/livemigrate/livemigrate/target"
 )
-
-// BatchLimits bound one commit. Spanner allows 80,000 mutations and 100 MB
-// per commit; the defaults stay well inside both so that one commit stays
-// short (short read-write transactions conflict less with the live path).
-type BatchLimits struct {
-	Rows      int   `json:"rows"`
-	Mutations int   `json:"mutations"`
-	Bytes     int64 `json:"bytes"`
-}
-
-// Spanner's hard commit limits.
-const (
-	SpannerMaxMutations = 80000
-	SpannerMaxBytes     = 100 << 20
-)
-
-// DefaultBatch is used for zero fields of BatchLimits.
-var DefaultBatch = BatchLimits{Rows: 1000, Mutations: 40000, Bytes: 16 << 20}
-
-func (b BatchLimits) withDefaults() BatchLimits {
-	if b.Rows <= 0 {
-		b.Rows = DefaultBatch.Rows
-	}
-	if b.Mutations <= 0 || b.Mutations > SpannerMaxMutations {
-		b.Mutations = DefaultBatch.Mutations
-	}
-	if b.Bytes <= 0 || b.Bytes > SpannerMaxBytes/2 {
-		b.Bytes = DefaultBatch.Bytes
-	}
-	return b
-}
 
 // Row is a converted row ready for Spanner: Vals in plan column order.
 // Key is the row's source key (as the Reader yields it), which
@@ -76,8 +43,8 @@ type WriteStats struct {
 // Write modes. WriteBlindUnsafe is not accepted by the spec: it exists for
 // the chaos test's negative control, which shows what the guard prevents.
 const (
-	WriteInsertIfAbsent = spec.WriteInsertIfAbsent
-	WriteVersion        = spec.WriteVersion
+	WriteInsertIfAbsent = "insert-if-absent"
+	WriteVersion        = "version"
 	WriteBlindUnsafe    = "blind-insert-or-update"
 )
 
@@ -96,7 +63,7 @@ const (
 type Writer struct {
 	Client *spanner.Client
 	Plan   *schema.TablePlan
-	Limits BatchLimits
+	Limits config.Batch
 	// Mode overrides Plan.WriteMode when set.
 	Mode       string
 	Revalidate *Revalidator
@@ -116,7 +83,7 @@ func (w *Writer) init() {
 	if w.cols != nil {
 		return
 	}
-	w.Limits = w.Limits.withDefaults()
+	w.Limits = withDefaults(w.Limits)
 	w.cols = w.Plan.TargetColumns()
 	w.keyCols = w.Plan.TargetKey()
 	w.shadow = livewrite.ShadowTable(w.Plan.Target)
@@ -164,7 +131,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	keyStr := make([]string, len(w.buf))
 	for i, r := range w.buf {
 		keys[i] = w.spannerKey(r)
-		keyStr[i] = KeyString(keys[i])
+		keyStr[i] = schema.KeyString(keys[i])
 	}
 	var out batchOutcome
 	var err error
@@ -281,17 +248,17 @@ func (w *Writer) readData(ctx context.Context, txn *spanner.ReadWriteTransaction
 	}
 	out := map[string]any{}
 	err := txn.Read(ctx, w.Plan.Target, ks, cols).Do(func(row *spanner.Row) error {
-		k, err := decodeKey(row, w.Plan)
+		k, err := schema.DecodeKey(row, w.Plan)
 		if err != nil {
 			return err
 		}
 		var v any
 		if version {
-			if v, err = decodeCell(row, len(w.keyCols), w.Plan.Cols[w.Plan.VersionColumn].Mapping.Kind); err != nil {
+			if v, err = schema.DecodeCell(row, len(w.keyCols), w.Plan.Cols[w.Plan.VersionColumn].Mapping.Kind); err != nil {
 				return err
 			}
 		}
-		out[KeyString(k)] = v
+		out[schema.KeyString(k)] = v
 		return nil
 	})
 	return out, err
@@ -301,7 +268,7 @@ func (w *Writer) readData(ctx context.Context, txn *spanner.ReadWriteTransaction
 func (w *Writer) readShadow(ctx context.Context, txn *spanner.ReadWriteTransaction, ks spanner.KeySet) (map[string]bool, error) {
 	out := map[string]bool{}
 	err := txn.Read(ctx, w.shadow, ks, w.shadowCol).Do(func(row *spanner.Row) error {
-		k, err := decodeKey(row, w.Plan)
+		k, err := schema.DecodeKey(row, w.Plan)
 		if err != nil {
 			return err
 		}
@@ -309,7 +276,7 @@ func (w *Writer) readShadow(ctx context.Context, txn *spanner.ReadWriteTransacti
 		if err := row.Column(len(w.keyCols), &del); err != nil {
 			return err
 		}
-		out[KeyString(k)] = del
+		out[schema.KeyString(k)] = del
 		return nil
 	})
 	if err != nil && spanner.ErrCode(err) == codes.NotFound && strings.Contains(spanner.ErrDesc(err), w.shadow) {
@@ -360,132 +327,18 @@ func typeErr(ok bool, stored, incoming any) error {
 	return fmt.Errorf("stored version is %T, the row's %T", stored, incoming)
 }
 
-// DecodeRow reads a Spanner row holding every column of p (TargetColumns
-// order) into the Go types the converter produces, so a row read back
-// compares with a converted source row (e.g. through KeyString).
-func DecodeRow(row *spanner.Row, p *schema.TablePlan) ([]any, error) {
-	out := make([]any, len(p.Cols))
-	for i := range p.Cols {
-		v, err := decodeCell(row, i, p.Cols[i].Mapping.Kind)
-		if err != nil {
-			return nil, fmt.Errorf("column %s: %w", p.Cols[i].Target, err)
-		}
-		out[i] = v
+// withDefaults fills zero limits with config's defaults and keeps every
+// limit inside Spanner's (a resolved job already satisfies both; tests and
+// the benchmark may leave fields zero).
+func withDefaults(b config.Batch) config.Batch {
+	if b.Rows <= 0 {
+		b.Rows = config.DefaultBatch.Rows
 	}
-	return out, nil
-}
-
-// decodeKey reads the key columns of a Spanner row into the Go types the
-// converter produces for them, so KeyString matches across both sides.
-func decodeKey(row *spanner.Row, p *schema.TablePlan) (spanner.Key, error) {
-	k := make(spanner.Key, len(p.Key))
-	for j, ki := range p.Key {
-		v, err := decodeCell(row, j, p.Cols[ki].Mapping.Kind)
-		if err != nil {
-			return nil, err
-		}
-		k[j] = v
+	if b.Mutations <= 0 || b.Mutations > config.SpannerMaxMutations {
+		b.Mutations = config.DefaultBatch.Mutations
 	}
-	return k, nil
-}
-
-func decodeCell(row *spanner.Row, i int, kind schema.Kind) (any, error) {
-	switch kind {
-	case schema.KindInt64, schema.KindYear, schema.KindBitInt64:
-		var v spanner.NullInt64
-		err := row.Column(i, &v)
-		return nullOr(v.Valid, v.Int64), err
-	case schema.KindBool, schema.KindBitBool:
-		var v spanner.NullBool
-		err := row.Column(i, &v)
-		return nullOr(v.Valid, v.Bool), err
-	case schema.KindUint64Numeric, schema.KindNumeric:
-		var v spanner.NullNumeric
-		err := row.Column(i, &v)
-		if !v.Valid {
-			return nil, err
-		}
-		r := v.Numeric
-		return &r, err
-	case schema.KindFloat32:
-		var v spanner.NullFloat32
-		err := row.Column(i, &v)
-		return nullOr(v.Valid, v.Float32), err
-	case schema.KindFloat64:
-		var v spanner.NullFloat64
-		err := row.Column(i, &v)
-		return nullOr(v.Valid, v.Float64), err
-	case schema.KindBytes, schema.KindBitBytes:
-		var v []byte
-		err := row.Column(i, &v)
-		if v == nil {
-			return nil, err
-		}
-		return v, err
-	case schema.KindDate:
-		var v spanner.NullDate
-		err := row.Column(i, &v)
-		return nullOr(v.Valid, v.Date), err
-	case schema.KindDatetime, schema.KindTimestamp:
-		var v spanner.NullTime
-		err := row.Column(i, &v)
-		return nullOr(v.Valid, v.Time), err
-	case schema.KindSetArray:
-		var v []string
-		err := row.Column(i, &v)
-		return v, err
-	case schema.KindJSON:
-		var v spanner.NullJSON
-		err := row.Column(i, &v)
-		return v, err
-	default:
-		var v spanner.NullString
-		err := row.Column(i, &v)
-		return nullOr(v.Valid, v.StringVal), err
+	if b.Bytes <= 0 || b.Bytes > config.SpannerMaxBytes/2 {
+		b.Bytes = config.DefaultBatch.Bytes
 	}
-}
-
-func nullOr[T any](valid bool, v T) any {
-	if !valid {
-		return nil
-	}
-	return v
-}
-
-// KeyString renders a key of converted values canonically, so a key read
-// back from Spanner and the same key from MySQL compare equal.
-func KeyString(k spanner.Key) string {
-	var b strings.Builder
-	for i, v := range k {
-		if i > 0 {
-			b.WriteByte('|')
-		}
-		switch x := v.(type) {
-		case nil:
-			b.WriteString("N")
-		case int64:
-			b.WriteString("i" + strconv.FormatInt(x, 10))
-		case bool:
-			b.WriteString("B" + strconv.FormatBool(x))
-		case string:
-			b.WriteString("s" + strconv.Quote(x))
-		case []byte:
-			b.WriteString("x" + hex.EncodeToString(x))
-		case *big.Rat:
-			b.WriteString("n" + x.RatString())
-		case big.Rat:
-			b.WriteString("n" + x.RatString())
-		case float32:
-			b.WriteString("f" + strconv.FormatFloat(float64(x), 'g', -1, 32))
-		case float64:
-			b.WriteString("f" + strconv.FormatFloat(x, 'g', -1, 64))
-		case civil.Date:
-			b.WriteString("d" + x.String())
-		case time.Time:
-			b.WriteString("t" + x.UTC().Format(time.RFC3339Nano))
-		default:
-			b.WriteString(fmt.Sprintf("?%v", x))
-		}
-	}
-	return b.String()
+	return b
 }

@@ -1,4 +1,4 @@
-package transforms_test
+package copier_test
 
 import (
 	"context"
@@ -12,15 +12,14 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/config"
+	"github.com/livemigrate/livemigrate/copier"
 	"github.com/livemigrate/livemigrate/internal/testenv"
 	"github.com/livemigrate/livemigrate/livewrite"
-	"github.com/livemigrate/livemigrate/pii"
-	"github.com/livemigrate/livemigrate/ratelimit"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/source"
 	"github.com/livemigrate/livemigrate/spec"
 	"github.com/livemigrate/livemigrate/target"
-	"github.com/livemigrate/livemigrate/transforms"
 )
 
 // wenv is one race test's fixture: table kv (id BIGINT PK, v, ver) in a
@@ -52,7 +51,7 @@ func newWEnv(t *testing.T, mode string, rows ...string) *wenv {
 	if mode == spec.WriteVersion {
 		st.VersionColumn = "ver"
 	}
-	p, err := schema.BuildPlan(st, spec.Defaults{}, tbl)
+	p, err := config.BuildPlan(st, spec.Defaults{}, tbl)
 	if err != nil {
 		t.Fatalf("build plan: %v", err)
 	}
@@ -76,15 +75,30 @@ func newWEnv(t *testing.T, mode string, rows ...string) *wenv {
 
 // copyAll runs the backfill's data path over the whole table (one
 // unbounded chunk).
-func (w *wenv) copyAll(t *testing.T) transforms.WriteStats {
+func (w *wenv) copyAll(t *testing.T) copier.WriteStats {
 	t.Helper()
-	st, err := transforms.CopyChunk(context.Background(), transforms.CopyDeps{DB: w.db, Client: w.client, Loc: time.UTC,
-		Gate: ratelimit.Unlimited{}, Protect: pii.None{}}, w.plan, chunking.Chunk{Table: kvTable, ID: 0, Of: 1},
-		func(d transforms.DeadLetter) { t.Errorf("unexpected dead letter: %+v", d) })
+	ctx := context.Background()
+	eng := w.engine(t)
+	st, err := eng.Copy(ctx, chunking.Chunk{Table: kvTable, ID: 0, Of: 1}, func(_ context.Context, _ chunking.Chunk, dls []copier.DeadLetter) error {
+		t.Errorf("unexpected dead letters: %+v", dls)
+		return nil
+	})
 	if err != nil {
-		t.Fatalf("CopyChunk: %v", err)
+		t.Fatalf("Copy: %v", err)
 	}
 	return st.Write
+}
+
+// engine builds the backfill's engine over the fixture's resources.
+func (w *wenv) engine(t *testing.T) *copier.Engine {
+	t.Helper()
+	eng, err := copier.New(context.Background(), config.Job{Source: w.env.Spec().Source, Database: w.env.SpannerDB,
+		Tables: []config.Table{{Plan: *w.plan, PageRows: 100}}}, w.db, w.client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	return eng
 }
 
 // row is a Spanner row of kv; present=false when absent.
@@ -147,7 +161,7 @@ func (w *wenv) all(t *testing.T) []string {
 
 func kvRow(id int64, v string, ver int64) []any { return []any{id, v, ver} }
 
-func wantStats(t *testing.T, got transforms.WriteStats, written, existed, newer, tombstoned, removed int64) {
+func wantStats(t *testing.T, got copier.WriteStats, written, existed, newer, tombstoned, removed int64) {
 	t.Helper()
 	if got.Written != written || got.SkippedExisted != existed || got.SkippedNewer != newer ||
 		got.SkippedTombstoned != tombstoned || got.Removed != removed {
@@ -200,9 +214,9 @@ func TestWriterRespectsTombstone(t *testing.T) {
 func TestWriterRevalidationRemovesDeleted(t *testing.T) {
 	ctx := context.Background()
 	w := newWEnv(t, spec.WriteInsertIfAbsent, "(1,'a',1)")
-	wr := &transforms.Writer{Client: w.client, Plan: w.plan, Revalidate: &transforms.Revalidator{DB: w.db, Plan: w.plan}}
+	wr := &copier.Writer{Client: w.client, Plan: w.plan, Revalidate: &copier.Revalidator{Q: &source.Querier{DB: w.db}, Plan: w.plan}}
 	for _, id := range []int64{1, 5} {
-		if err := wr.Add(ctx, transforms.Row{Vals: kvRow(id, "stale", 1), Bytes: 16, Key: chunking.Key{id}}); err != nil {
+		if err := wr.Add(ctx, copier.Row{Vals: kvRow(id, "stale", 1), Bytes: 16, Key: chunking.Key{id}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -226,8 +240,8 @@ func TestWriterRevalidationRemovesDeleted(t *testing.T) {
 		t.Error("row 1 (still in MySQL) got a shadow row from re-validation")
 	}
 	// The same stale row again (a retried bundle): the tombstone stops it.
-	again := &transforms.Writer{Client: w.client, Plan: w.plan, Revalidate: &transforms.Revalidator{DB: w.db, Plan: w.plan}}
-	if err := again.Add(ctx, transforms.Row{Vals: kvRow(5, "stale", 1), Bytes: 16, Key: chunking.Key{int64(5)}}); err != nil {
+	again := &copier.Writer{Client: w.client, Plan: w.plan, Revalidate: &copier.Revalidator{Q: &source.Querier{DB: w.db}, Plan: w.plan}}
+	if err := again.Add(ctx, copier.Row{Vals: kvRow(5, "stale", 1), Bytes: 16, Key: chunking.Key{int64(5)}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := again.Flush(ctx); err != nil {
@@ -269,10 +283,10 @@ func TestWriterRevalidationKeepsLiveReinsert(t *testing.T) {
 	}
 	defer unlock()
 
-	wr := &transforms.Writer{Client: w.client, Plan: w.plan, Revalidate: &transforms.Revalidator{DB: w.db, Plan: w.plan}}
+	wr := &copier.Writer{Client: w.client, Plan: w.plan, Revalidate: &copier.Revalidator{Q: &source.Querier{DB: w.db}, Plan: w.plan}}
 	done := make(chan error, 1)
 	go func() {
-		if err := wr.Add(ctx, transforms.Row{Vals: kvRow(5, "stale", 1), Bytes: 16, Key: chunking.Key{int64(5)}}); err != nil {
+		if err := wr.Add(ctx, copier.Row{Vals: kvRow(5, "stale", 1), Bytes: 16, Key: chunking.Key{int64(5)}}); err != nil {
 			done <- err
 			return
 		}
@@ -313,9 +327,9 @@ func TestWriterVersionMode(t *testing.T) {
 	ctx := context.Background()
 	w := newWEnv(t, spec.WriteVersion, "(1,'mysql',5),(2,'mysql',5),(3,'mysql',5)")
 	// Earlier backfill writes (no live mark): 1 older, 2 newer, 3 equal.
-	seed := &transforms.Writer{Client: w.client, Plan: w.plan, Mode: transforms.WriteInsertIfAbsent}
+	seed := &copier.Writer{Client: w.client, Plan: w.plan, Mode: copier.WriteInsertIfAbsent}
 	for _, r := range [][]any{kvRow(1, "old", 2), kvRow(2, "newer", 9), kvRow(3, "same", 5)} {
-		if err := seed.Add(ctx, transforms.Row{Vals: r, Bytes: 16}); err != nil {
+		if err := seed.Add(ctx, copier.Row{Vals: r, Bytes: 16}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,0 +1,242 @@
+// Package config owns the one job configuration: everything a worker needs
+// to plan, copy or verify any table of a job, as one plain, serialisable
+// value that every Beam DoFn embeds, and the one resolver that builds it.
+//
+// The one idea: a setting is decided once, on the launcher, by Resolve, with
+// one precedence — flag > the table's spec entry > the spec's defaults >
+// the built-in default — and checked there (a non-positive or out-of-range
+// number is bad input, exit 2, before anything runs). Workers never look at
+// the spec, a flag or a default again; they read the resolved Job. Adding a
+// setting is one field here and one line in Resolve.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/retry"
+	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/spec"
+)
+
+// Job is the resolved configuration of one job. It is plain data: it rides
+// inside every DoFn to every worker, so it never holds a secret (the
+// source password is fetched on the worker from where Source says).
+type Job struct {
+	// ID names the job in the target's progress table; empty: no
+	// checkpointing (every chunk is planned and copied).
+	ID string `json:"id,omitempty"`
+	// Source is the MySQL source (DSN without password, password source,
+	// time zone, per-process connection cap).
+	Source spec.Source `json:"source"`
+	// Database is the target: projects/P/instances/I/databases/D.
+	Database string `json:"database"`
+	// Tables are the tables of the job, in spec order.
+	Tables []Table `json:"tables"`
+	// Batch bounds one Spanner commit.
+	Batch Batch `json:"batch"`
+	// DeadLetter is the local directory or gs:// prefix receiving one
+	// JSON-lines file of dead letters per chunk; empty: counted only.
+	DeadLetter string `json:"dead_letter,omitempty"`
+	// SourceRetry and TargetRetry say how long transient errors of each
+	// side are ridden out.
+	SourceRetry retry.Policy `json:"source_retry"`
+	TargetRetry retry.Policy `json:"target_retry"`
+}
+
+// Table is one table of a job: its plan and its resolved settings.
+type Table struct {
+	Plan     schema.TablePlan `json:"plan"`
+	Chunking chunking.Options `json:"chunking"`
+	// PageRows is the LIMIT of one keyset page read from the source.
+	PageRows int `json:"page_rows"`
+}
+
+// Batch bounds one Spanner commit. Spanner allows 80,000 mutations and
+// 100 MB per commit; the defaults stay well inside both so one commit stays
+// short (short read-write transactions conflict less with the live path).
+type Batch struct {
+	Rows      int   `json:"rows"`
+	Mutations int   `json:"mutations"`
+	Bytes     int64 `json:"bytes"`
+}
+
+// Built-in defaults and hard limits.
+const (
+	DefaultPageRows       = 2000
+	DefaultBatchRows      = 1000
+	DefaultBatchMutations = 40000
+	DefaultBatchBytes     = 16 << 20
+	DefaultMaxConnections = 8
+
+	SpannerMaxMutations = 80000
+	SpannerMaxBytes     = 100 << 20
+	// MaxPageRows bounds a page so one page's rows always fit a worker's
+	// memory comfortably.
+	MaxPageRows = 100_000
+)
+
+// DefaultBatch are the built-in commit limits.
+var DefaultBatch = Batch{Rows: DefaultBatchRows, Mutations: DefaultBatchMutations, Bytes: DefaultBatchBytes}
+
+// Table returns the table whose source name is name.
+func (j *Job) Table(name string) (*Table, bool) {
+	for i := range j.Tables {
+		if j.Tables[i].Plan.Source == name {
+			return &j.Tables[i], true
+		}
+	}
+	return nil, false
+}
+
+// Plans lists the table plans in job order.
+func (j *Job) Plans() []schema.TablePlan {
+	out := make([]schema.TablePlan, len(j.Tables))
+	for i := range j.Tables {
+		out[i] = j.Tables[i].Plan
+	}
+	return out
+}
+
+// Overrides are the settings given on the command line; nil means "not
+// given", so an explicit 0 or a negative number is rejected rather than
+// mistaken for "use the default".
+type Overrides struct {
+	ChunkRows      *int
+	ChunkBytes     *int64
+	PageRows       *int
+	BatchRows      *int
+	BatchMutations *int
+	BatchBytes     *int64
+}
+
+// InputError is a setting the operator must fix: exit code 2.
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
+// BadInput marks the error as the operator's to fix.
+func (e *InputError) BadInput() bool { return true }
+
+func inputf(format string, a ...any) error { return &InputError{Msg: fmt.Sprintf(format, a...)} }
+
+// Resolve builds the job configuration of s for its introspected tables
+// (same order as s.Tables), applying o on top. Every number is checked
+// here, naming the setting that is wrong and where it came from.
+func Resolve(s *spec.Spec, tables []*schema.Table, o Overrides) (Job, error) {
+	if len(tables) != len(s.Tables) {
+		return Job{}, errors.New("config: one introspected table per spec table is required")
+	}
+	j := Job{Source: s.Source, Database: s.Target.Database}
+	maxConn, err := positive("source.max_connections", s.Source.MaxConnections, nil, DefaultMaxConnections, 0)
+	if err != nil {
+		return Job{}, err
+	}
+	j.Source.MaxConnections = &maxConn
+
+	if j.Batch.Rows, err = positive("--batch-rows", nil, o.BatchRows, DefaultBatchRows, 0); err != nil {
+		return Job{}, err
+	}
+	if j.Batch.Mutations, err = positive("--batch-mutations", nil, o.BatchMutations, DefaultBatchMutations, SpannerMaxMutations); err != nil {
+		return Job{}, err
+	}
+	if j.Batch.Bytes, err = positive("--batch-bytes", nil, o.BatchBytes, DefaultBatchBytes, SpannerMaxBytes/2); err != nil {
+		return Job{}, err
+	}
+
+	var defRows, defPage *int
+	var defBytes *int64
+	if c := s.Defaults.Chunking; c != nil {
+		defRows, defBytes, defPage = c.TargetRows, c.MaxBytes, c.PageRows
+	}
+	for i, st := range s.Tables {
+		st := st
+		if st.WriteMode == "" {
+			st.WriteMode = s.Defaults.WriteMode
+		}
+		if st.WriteMode == "" {
+			st.WriteMode = spec.WriteInsertIfAbsent
+		}
+		p, err := BuildPlan(st, s.Defaults, tables[i])
+		if err != nil {
+			return Job{}, err
+		}
+		t := Table{Plan: *p}
+		var rows, page *int
+		var bytes *int64
+		if c := st.Chunking; c != nil {
+			rows, bytes, page = c.TargetRows, c.MaxBytes, c.PageRows
+		}
+		where := fmt.Sprintf("tables[%s].chunking", st.Source)
+		if t.Chunking.TargetRows, err = positive(pick("target_rows", where, rows != nil, defRows != nil), first(rows, defRows), o.ChunkRows, chunking.DefaultTargetRows, 0); err != nil {
+			return Job{}, err
+		}
+		if t.Chunking.MaxBytes, err = positive(pick("max_bytes", where, bytes != nil, defBytes != nil), first(bytes, defBytes), o.ChunkBytes, chunking.DefaultMaxBytes, 0); err != nil {
+			return Job{}, err
+		}
+		if t.PageRows, err = positive(pick("page_rows", where, page != nil, defPage != nil), first(page, defPage), o.PageRows, DefaultPageRows, MaxPageRows); err != nil {
+			return Job{}, err
+		}
+		j.Tables = append(j.Tables, t)
+	}
+	return j, nil
+}
+
+// pick names where a value came from, for the error message: the flag when
+// given (the caller passes the flag's own name then), else the table's or
+// the defaults' spec key.
+func pick(key, where string, inTable, inDefaults bool) string {
+	if inTable {
+		return where + "." + key
+	}
+	if inDefaults {
+		return "defaults.chunking." + key
+	}
+	return key
+}
+
+func first[T any](a, b *T) *T {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// positive resolves one integer setting: the flag when given, else the
+// spec's value when given, else def. The result must be positive and, when
+// max > 0, at most max.
+func positive[T int | int64](name string, specVal, flagVal *T, def, max T) (T, error) {
+	v, from := def, name
+	switch {
+	case flagVal != nil:
+		v, from = *flagVal, flagName(name)
+	case specVal != nil:
+		v = *specVal
+	}
+	if v <= 0 {
+		return 0, inputf("%s is %d; it must be a positive number (leave it out for the default, %d)", from, v, def)
+	}
+	if max > 0 && v > max {
+		return 0, inputf("%s is %d; the maximum is %d", from, v, max)
+	}
+	return v, nil
+}
+
+// flagName maps a setting to the flag that sets it.
+func flagName(setting string) string {
+	if strings.HasPrefix(setting, "--") {
+		return setting
+	}
+	k := setting[strings.LastIndex(setting, ".")+1:]
+	switch k {
+	case "target_rows":
+		return "--chunk-rows"
+	case "max_bytes":
+		return "--chunk-bytes"
+	case "page_rows":
+		return "--page-rows"
+	}
+	return "--" + strings.ReplaceAll(k, "_", "-")
+}

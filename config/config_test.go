@@ -1,0 +1,157 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/spec"
+)
+
+func table(name string) *schema.Table {
+	return &schema.Table{Name: name, PrimaryKey: []string{"id"}, Columns: []schema.Column{
+		{Name: "id", DataType: "bigint", ColumnType: "bigint(20)"},
+		{Name: "v", DataType: "varchar", ColumnType: "varchar(10)", CharMaxLen: 10, Nullable: true},
+	}}
+}
+
+func parse(t *testing.T, yaml string) *spec.Spec {
+	t.Helper()
+	s, err := spec.Parse("t.yaml", []byte("source:\n  dsn: u@tcp(h:3306)/db\ntarget:\n  database: projects/p/instances/i/databases/d\n"+yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func intp(v int) *int     { return &v }
+func i64p(v int64) *int64 { return &v }
+
+// TestResolvePrecedence: flag > table > defaults > built-in, per setting
+// and per table.
+func TestResolvePrecedence(t *testing.T) {
+	const tables = `defaults:
+  chunking: {target_rows: 3000, page_rows: 500}
+tables:
+  - source: a
+    chunking: {target_rows: 7000, page_rows: 123, max_bytes: 999999}
+  - source: b
+  - source: c
+    chunking: {page_rows: 50}
+`
+	cases := []struct {
+		name                      string
+		o                         Overrides
+		rows, page                [3]int
+		bytes                     [3]int64
+		batchRows, batchMutations int
+	}{
+		{"spec", Overrides{},
+			[3]int{7000, 3000, 3000}, [3]int{123, 500, 50}, [3]int64{999999, chunking.DefaultMaxBytes, chunking.DefaultMaxBytes}, DefaultBatchRows, DefaultBatchMutations},
+		{"flags win", Overrides{ChunkRows: intp(10), PageRows: intp(7), ChunkBytes: i64p(1 << 20), BatchRows: intp(5), BatchMutations: intp(100)},
+			[3]int{10, 10, 10}, [3]int{7, 7, 7}, [3]int64{1 << 20, 1 << 20, 1 << 20}, 5, 100},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			j, err := Resolve(parse(t, tables), []*schema.Table{table("a"), table("b"), table("c")}, c.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, tb := range j.Tables {
+				if tb.Chunking.TargetRows != c.rows[i] || tb.PageRows != c.page[i] || tb.Chunking.MaxBytes != c.bytes[i] {
+					t.Errorf("table %s: rows %d page %d bytes %d; want %d %d %d", tb.Plan.Source, tb.Chunking.TargetRows, tb.PageRows,
+						tb.Chunking.MaxBytes, c.rows[i], c.page[i], c.bytes[i])
+				}
+			}
+			if j.Batch.Rows != c.batchRows || j.Batch.Mutations != c.batchMutations || j.Batch.Bytes != DefaultBatchBytes {
+				t.Errorf("batch %+v", j.Batch)
+			}
+			if *j.Source.MaxConnections != DefaultMaxConnections {
+				t.Errorf("max connections %d", *j.Source.MaxConnections)
+			}
+		})
+	}
+}
+
+func TestResolveBuiltInDefaults(t *testing.T) {
+	j, err := Resolve(parse(t, "tables:\n  - source: a\n"), []*schema.Table{table("a")}, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := j.Tables[0]
+	if tb.PageRows != DefaultPageRows || tb.Chunking.TargetRows != chunking.DefaultTargetRows || tb.Chunking.MaxBytes != chunking.DefaultMaxBytes {
+		t.Fatalf("defaults not applied: %+v", tb)
+	}
+	if tb.Plan.WriteMode != spec.WriteInsertIfAbsent || j.Batch != DefaultBatch {
+		t.Fatalf("write mode %q, batch %+v", tb.Plan.WriteMode, j.Batch)
+	}
+}
+
+func TestResolveWriteMode(t *testing.T) {
+	s := parse(t, `defaults: {write_mode: version}
+tables:
+  - source: a
+    version_column: id
+  - source: b
+    write_mode: insert-if-absent
+`)
+	j, err := Resolve(s, []*schema.Table{table("a"), table("b")}, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Tables[0].Plan.WriteMode != spec.WriteVersion || j.Tables[1].Plan.WriteMode != spec.WriteInsertIfAbsent {
+		t.Fatalf("write modes %q %q", j.Tables[0].Plan.WriteMode, j.Tables[1].Plan.WriteMode)
+	}
+}
+
+// TestResolveRejects: every non-positive or out-of-range number is bad
+// input naming the setting where it was given.
+func TestResolveRejects(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		o          Overrides
+		want       string
+	}{
+		{"table target_rows", "tables:\n  - source: a\n    chunking: {target_rows: -10}\n", Overrides{}, "tables[a].chunking.target_rows is -10"},
+		{"defaults page_rows zero", "defaults:\n  chunking: {page_rows: 0}\ntables:\n  - source: a\n", Overrides{}, "defaults.chunking.page_rows is 0"},
+		{"max_bytes", "tables:\n  - source: a\n    chunking: {max_bytes: -1}\n", Overrides{}, "tables[a].chunking.max_bytes is -1"},
+		{"page_rows too big", "tables:\n  - source: a\n    chunking: {page_rows: 1000000}\n", Overrides{}, "page_rows is 1000000; the maximum is 100000"},
+		{"max_connections", "  max_connections: -3\ntables:\n  - source: a\n", Overrides{}, "source.max_connections is -3"},
+		{"batch-mutations", "tables:\n  - source: a\n", Overrides{BatchMutations: intp(-5)}, "--batch-mutations is -5"},
+		{"batch-mutations over Spanner", "tables:\n  - source: a\n", Overrides{BatchMutations: intp(90000)}, "--batch-mutations is 90000; the maximum is 80000"},
+		{"batch-rows zero", "tables:\n  - source: a\n", Overrides{BatchRows: intp(0)}, "--batch-rows is 0"},
+		{"chunk-rows flag", "tables:\n  - source: a\n", Overrides{ChunkRows: intp(-1)}, "--chunk-rows is -1"},
+		{"page-rows flag beats a good spec", "tables:\n  - source: a\n    chunking: {page_rows: 10}\n", Overrides{PageRows: intp(-2)}, "--page-rows is -2"},
+		{"batch-bytes", "tables:\n  - source: a\n", Overrides{BatchBytes: i64p(-7)}, "--batch-bytes is -7"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			y := c.yaml
+			if strings.HasPrefix(y, "  max_connections") {
+				// belongs under source:
+				y = strings.Replace(y, "  max_connections: -3\n", "", 1)
+				s := parse(t, y)
+				v := -3
+				s.Source.MaxConnections = &v
+				_, err := Resolve(s, []*schema.Table{table("a")}, c.o)
+				check(t, err, c.want)
+				return
+			}
+			_, err := Resolve(parse(t, y), []*schema.Table{table("a")}, c.o)
+			check(t, err, c.want)
+		})
+	}
+}
+
+func check(t *testing.T, err error, want string) {
+	t.Helper()
+	var ie *InputError
+	if !errors.As(err, &ie) || !ie.BadInput() {
+		t.Fatalf("err = %v, want bad input", err)
+	}
+	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err = %q, want one line containing %q", err, want)
+	}
+}

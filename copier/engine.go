@@ -1,0 +1,307 @@
+package copier
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/spanner"
+
+	"github.com/livemigrate/livemigrate/checkpoint"
+	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/config"
+	"github.com/livemigrate/livemigrate/pii"
+	"github.com/livemigrate/livemigrate/ratelimit"
+	"github.com/livemigrate/livemigrate/retry"
+	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/source"
+	"github.com/livemigrate/livemigrate/target"
+)
+
+// Engine is one worker process's copier for one job: the job
+// configuration and the live resources built from it once — the source
+// Querier (pool, gate, retry), the Spanner client and the PII protector.
+// It is safe for concurrent use by every DoFn instance of the process.
+type Engine struct {
+	Job     config.Job
+	Q       *source.Querier
+	Client  *spanner.Client
+	Gate    ratelimit.Gate
+	Protect pii.Protector
+	Loc     *time.Location
+	Log     *slog.Logger
+
+	tables map[string]*config.Table
+	key    string
+	refs   int
+}
+
+var (
+	enginesMu sync.Mutex
+	engines   = map[string]*Engine{}
+)
+
+// Open returns this process's engine for job, building it on first use:
+// every DoFn of a job in a worker process shares one engine, so one gate
+// (one throttle controller) and one protector (one keyset read) serve
+// them all. Each Open must be paired with a Close.
+func Open(ctx context.Context, job config.Job) (*Engine, error) {
+	data, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("job configuration: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	key := fmt.Sprintf("%x", sum[:16])
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	if e, ok := engines[key]; ok {
+		e.refs++
+		return e, nil
+	}
+	db, err := source.Pool(ctx, job.Source)
+	if err != nil {
+		return nil, err
+	}
+	// A job without a target database only reads (the extraction
+	// benchmark); everything else needs the client.
+	var client *spanner.Client
+	if job.Database != "" {
+		if client, err = target.Client(ctx, job.Database); err != nil {
+			return nil, err
+		}
+	}
+	e, err := build(ctx, job, db, client)
+	if err != nil {
+		return nil, err
+	}
+	e.key, e.refs = key, 1
+	engines[key] = e
+	return e, nil
+}
+
+// New builds an engine over given resources (tests, benchmarks). Close
+// releases what it built, not db or client.
+func New(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Client) (*Engine, error) {
+	return build(ctx, job, db, client)
+}
+
+func build(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Client) (*Engine, error) {
+	e := &Engine{Job: job, Client: client, Loc: job.Source.Location(), Log: slog.Default(), tables: map[string]*config.Table{}}
+	for i := range job.Tables {
+		e.tables[job.Tables[i].Plan.Source] = &job.Tables[i]
+	}
+	gate, err := newGate(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	prot, err := newProtector(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	e.Gate, e.Protect = gate, prot
+	e.Q = &source.Querier{DB: db, Gate: gate, Retry: job.SourceRetry, OnRetry: func(ev retry.Event) {
+		e.Log.Warn("source query failed; retrying", "cause", oneLine(ev.Err), "attempt", ev.Attempt,
+			"wait", ev.Wait.Round(time.Millisecond), "left", ev.Left.Round(time.Second))
+	}}
+	return e, nil
+}
+
+// newGate builds the source throttle of job. Until throttling is
+// configured, every query is admitted at once.
+func newGate(context.Context, config.Job) (ratelimit.Gate, error) { return ratelimit.Unlimited{}, nil }
+
+// newProtector builds the PII protector of job. Until column protection
+// is configured, no cell is rewritten.
+func newProtector(context.Context, config.Job) (pii.Protector, error) { return pii.None{}, nil }
+
+// Close releases the engine; the last Close of a shared engine frees its
+// statements and stops its gate.
+func (e *Engine) Close() {
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	if e.key != "" {
+		if e.refs--; e.refs > 0 {
+			return
+		}
+		delete(engines, e.key)
+	}
+	e.Q.Close()
+}
+
+// Table returns the job's table with the given source name.
+func (e *Engine) Table(name string) (*config.Table, error) {
+	t, ok := e.tables[name]
+	if !ok {
+		return nil, fmt.Errorf("table %q is not part of this job", name)
+	}
+	return t, nil
+}
+
+// PlanResult is what planning a table decided.
+type PlanResult struct {
+	// Chunks are the chunks still to copy, in key order.
+	Chunks []chunking.Chunk
+	// Total is the number of chunks in the table's plan; Done how many of
+	// them an earlier run of the job finished.
+	Total, Done int
+	// Resumed says the plan was read back from the progress table.
+	Resumed bool
+	// Elapsed is the time spent planning (zero when resumed).
+	Elapsed time.Duration
+}
+
+// Plan returns the chunks of a table still to copy. With a job ID it keeps
+// the plan in the progress table (package checkpoint): the first run
+// stores it, a rerun reads it back and returns only the chunks not done.
+func (e *Engine) Plan(ctx context.Context, table string) (PlanResult, error) {
+	t, err := e.Table(table)
+	if err != nil {
+		return PlanResult{}, err
+	}
+	p := &t.Plan
+	keyCols := keyColumnNames(p)
+	if e.Job.ID != "" {
+		stored, ok, err := checkpoint.Load(ctx, e.Client, e.Job.ID, table)
+		if err != nil {
+			return PlanResult{}, err
+		}
+		if ok {
+			if stored.KeyColumns != keyCols {
+				return PlanResult{}, fmt.Errorf("job %s planned table %s by key (%s), the spec now says (%s); use a new --job", e.Job.ID, table, stored.KeyColumns, keyCols)
+			}
+			res := PlanResult{Total: len(stored.Chunks), Done: len(stored.Done), Resumed: true}
+			for _, c := range stored.Chunks {
+				if !stored.Done[c.ID] {
+					res.Chunks = append(res.Chunks, c)
+				}
+			}
+			return res, nil
+		}
+	}
+	t0 := time.Now()
+	chunks, err := chunking.Plan(ctx, e.Q, p, t.Chunking)
+	if err != nil {
+		return PlanResult{}, fmt.Errorf("plan %s: %w", table, err)
+	}
+	if e.Job.ID != "" {
+		if err := checkpoint.Save(ctx, e.Client, e.Job.ID, table, keyCols, chunks); err != nil {
+			return PlanResult{}, fmt.Errorf("store plan of %s: %w", table, err)
+		}
+	}
+	return PlanResult{Chunks: chunks, Total: len(chunks), Elapsed: time.Since(t0)}, nil
+}
+
+func keyColumnNames(p *schema.TablePlan) string {
+	var names []string
+	for _, c := range p.KeyColumns() {
+		names = append(names, c.Source)
+	}
+	return strings.Join(names, ",")
+}
+
+// Stats is what one chunk copy did.
+type Stats struct {
+	Read         ReadStats
+	Write        WriteStats
+	DeadLettered int64
+	CellsNulled  int64
+}
+
+// DeadLetterStore stores a chunk's dead letters durably; Copy calls it
+// before marking the chunk done, so a finished chunk never loses them.
+type DeadLetterStore func(ctx context.Context, c chunking.Chunk, dls []DeadLetter) error
+
+// Copy copies chunk c end to end: read → convert → protect → write →
+// re-validate; then it stores the chunk's dead letters and, with a job ID,
+// marks the chunk done in the progress table.
+func (e *Engine) Copy(ctx context.Context, c chunking.Chunk, store DeadLetterStore) (Stats, error) {
+	t, err := e.Table(c.Table)
+	if err != nil {
+		return Stats{}, err
+	}
+	started := time.Now()
+	var dls []DeadLetter
+	st, err := e.copy(ctx, t, c, func(d DeadLetter) { dls = append(dls, d) })
+	if err != nil {
+		return st, err
+	}
+	if store != nil && len(dls) > 0 {
+		if err := store(ctx, c, dls); err != nil {
+			return st, err
+		}
+	}
+	if e.Job.ID != "" {
+		if err := checkpoint.MarkDone(ctx, e.Client, e.Job.ID, c, st.Read.Rows, st.Write.Written, started); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+func (e *Engine) copy(ctx context.Context, t *config.Table, c chunking.Chunk, deadLetter func(DeadLetter)) (Stats, error) {
+	p := &t.Plan
+	w := &Writer{Client: e.Client, Plan: p, Limits: e.Job.Batch, Revalidate: &Revalidator{Q: e.Q, Plan: p}}
+	var st Stats
+	var err error
+	st.Read, err = e.read(ctx, t, c, &st, deadLetter, func(r Row) error { return w.Add(ctx, r) })
+	if err == nil {
+		err = w.Flush(ctx)
+	}
+	st.Write = w.Stats
+	return st, err
+}
+
+// Read reads chunk c through convert and protect — everything but the
+// write — calling fn for every row that converts and dead for every row
+// that must be dead-lettered. The verify job and the extraction benchmark
+// use it.
+func (e *Engine) Read(ctx context.Context, c chunking.Chunk, fn func(Row) error, dead func(DeadLetter)) (Stats, error) {
+	t, err := e.Table(c.Table)
+	if err != nil {
+		return Stats{}, err
+	}
+	var st Stats
+	st.Read, err = e.read(ctx, t, c, &st, dead, fn)
+	return st, err
+}
+
+func (e *Engine) read(ctx context.Context, t *config.Table, c chunking.Chunk, st *Stats, dead func(DeadLetter), fn func(Row) error) (ReadStats, error) {
+	p := &t.Plan
+	r := NewReader(e.Q, p, t.PageRows)
+	conv := &Converter{Plan: p, Loc: e.Loc}
+	return r.Read(ctx, c, func(raw []any, key chunking.Key) error {
+		vals, size, nulled, badCol, bv := conv.Convert(raw)
+		st.CellsNulled += int64(nulled)
+		if bv != nil {
+			st.DeadLettered++
+			if dead != nil {
+				dead(DeadLetter{Table: p.Source, Key: chunking.FormatKey(key), Column: badCol, Reason: bv.Reason, Chunk: c.ID})
+			}
+			return nil
+		}
+		if err := e.Protect.Protect(p.Target, vals); err != nil {
+			return err
+		}
+		return fn(Row{Vals: vals, Bytes: size, Key: key})
+	})
+}
+
+// DeadLetter is one row that could not be written, as a JSON line. Reason
+// never holds the value itself.
+type DeadLetter struct {
+	Table  string `json:"table"`
+	Key    string `json:"key"`
+	Column string `json:"column"`
+	Reason string `json:"reason"`
+	Chunk  int    `json:"chunk"`
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
