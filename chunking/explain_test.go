@@ -72,13 +72,13 @@ func TestPageQueriesUseKeyRange(t *testing.T) {
 			}
 			mid := chunks[len(chunks)/2]
 			// keyAt is the i-th key of a chunk, read with the real Reader.
-			r := copier.NewReader(&source.Querier{DB: db}, p, 100)
+			r := copier.NewReader(&source.Querier{DB: db}, p, 100, nil)
 			keyAt := func(c chunking.Chunk, i int) chunking.Key {
 				var k chunking.Key
 				n := 0
-				if _, err := r.Read(ctx, c, func(_ []any, key chunking.Key) error {
+				if _, err := r.Read(ctx, c, func(row *copier.Row) error {
 					if n == i {
-						k = key
+						k = row.Key
 					}
 					n++
 					return nil

@@ -102,8 +102,9 @@ func checkCover(t *testing.T, db *sql.DB, p *schema.TablePlan, chunks []chunking
 		if i > 0 && string(chunks[i-1].Upper) != string(c.Lower) {
 			t.Fatalf("chunk %s does not start where chunk %d ends", c, i-1)
 		}
-		r := copier.NewReader(&source.Querier{DB: db}, p, pageRows)
-		st, err := r.Read(ctx, c, func(raw []any, key chunking.Key) error {
+		r := copier.NewReader(&source.Querier{DB: db}, p, pageRows, nil)
+		st, err := r.Read(ctx, c, func(row *copier.Row) error {
+			key := row.Key
 			enc := string(chunking.EncodeKey(key))
 			if prev, dup := seen[enc]; dup {
 				return fmt.Errorf("key %s read by chunk %d and chunk %d", chunking.FormatKey(key), prev, c.ID)

@@ -32,3 +32,18 @@ func (c *Converter) Convert(raw []any) (vals []any, size int64, nulled int, badC
 	}
 	return vals, rowBytes(raw), nulled, "", nil
 }
+
+func rowBytes(raw []any) int64 {
+	var n int64
+	for _, v := range raw {
+		switch x := v.(type) {
+		case []byte:
+			n += int64(len(x))
+		case nil:
+			n++
+		default:
+			n += 8
+		}
+	}
+	return n
+}

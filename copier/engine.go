@@ -273,22 +273,20 @@ func (e *Engine) Read(ctx context.Context, c chunking.Chunk, fn func(Row) error,
 
 func (e *Engine) read(ctx context.Context, t *config.Table, c chunking.Chunk, st *Stats, dead func(DeadLetter), fn func(Row) error) (ReadStats, error) {
 	p := &t.Plan
-	r := NewReader(e.Q, p, t.PageRows)
-	conv := &Converter{Plan: p, Loc: e.Loc}
-	return r.Read(ctx, c, func(raw []any, key chunking.Key) error {
-		vals, size, nulled, badCol, bv := conv.Convert(raw)
-		st.CellsNulled += int64(nulled)
-		if bv != nil {
+	r := NewReader(e.Q, p, t.PageRows, e.Loc)
+	return r.Read(ctx, c, func(row *Row) error {
+		st.CellsNulled += int64(row.Nulled)
+		if row.Bad != nil {
 			st.DeadLettered++
 			if dead != nil {
-				dead(DeadLetter{Table: p.Source, Key: chunking.FormatKey(key), Column: badCol, Reason: bv.Reason, Chunk: c.ID})
+				dead(DeadLetter{Table: p.Source, Key: chunking.FormatKey(row.Key), Column: row.BadColumn, Reason: row.Bad.Reason, Chunk: c.ID})
 			}
 			return nil
 		}
-		if err := e.Protect.Protect(p.Target, vals); err != nil {
+		if err := e.Protect.Protect(p.Target, row.Vals); err != nil {
 			return err
 		}
-		return fn(Row{Vals: vals, Bytes: size, Key: key})
+		return fn(*row)
 	})
 }
 

@@ -56,7 +56,7 @@ func TestPageRowsPerTable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, _, err := copier.NewReader(eng.Q, &tb.Plan, tb.PageRows).PageQuery(chunking.Chunk{Table: c.table, Of: 1}, nil)
+		q, _, err := copier.NewReader(eng.Q, &tb.Plan, tb.PageRows, nil).PageQuery(chunking.Chunk{Table: c.table, Of: 1}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

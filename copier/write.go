@@ -11,21 +11,11 @@ import (
 	"cloud.google.com/go/spanner"
 	"google.golang.org/grpc/codes"
 
-	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/target"
 )
-
-// Row is a converted row ready for Spanner: Vals in plan column order.
-// Key is the row's source key (as the Reader yields it), which
-// re-validation asks the source about.
-type Row struct {
-	Vals  []any
-	Bytes int64
-	Key   chunking.Key
-}
 
 // WriteStats counts what the writer did. Every row handed to the writer is
 // counted exactly once in Written, SkippedExisted, SkippedNewer or
@@ -316,6 +306,9 @@ func olderVersion(stored, incoming any) (bool, error) {
 	case *big.Rat:
 		s, ok := stored.(*big.Rat)
 		return ok && s.Cmp(in) < 0, typeErr(ok, stored, incoming)
+	case schema.Numeric:
+		s, ok := stored.(*big.Rat)
+		return ok && s.Cmp(in.Rat()) < 0, typeErr(ok, stored, incoming)
 	}
 	return false, fmt.Errorf("values of type %T cannot order versions; use an integer, timestamp, date, numeric or string column", incoming)
 }

@@ -56,13 +56,15 @@ func AppendCanonical(dst []byte, v any) []byte {
 			return append(dst, tagNull)
 		}
 		return appendBody(append(dst, tagBytes), x)
+	case Numeric:
+		return appendBody(append(dst, tagNumeric), []byte(x))
 	case *big.Rat:
 		if x == nil {
 			return append(dst, tagNull)
 		}
-		return appendBody(append(dst, tagNumeric), []byte(x.RatString()))
+		return appendBody(append(dst, tagNumeric), []byte(canonicalRat(x)))
 	case big.Rat:
-		return appendBody(append(dst, tagNumeric), []byte(x.RatString()))
+		return appendBody(append(dst, tagNumeric), []byte(canonicalRat(&x)))
 	case float32:
 		return binary.BigEndian.AppendUint32(append(dst, tagFloat32), math.Float32bits(x))
 	case float64:

@@ -123,10 +123,12 @@ func KeyString(k spanner.Key) string {
 			b.WriteString("s" + strconv.Quote(x))
 		case []byte:
 			b.WriteString("x" + hex.EncodeToString(x))
+		case Numeric:
+			b.WriteString("n" + string(x))
 		case *big.Rat:
-			b.WriteString("n" + x.RatString())
+			b.WriteString("n" + canonicalRat(x))
 		case big.Rat:
-			b.WriteString("n" + x.RatString())
+			b.WriteString("n" + canonicalRat(&x))
 		case float32:
 			b.WriteString("f" + strconv.FormatFloat(float64(x), 'g', -1, 32))
 		case float64:

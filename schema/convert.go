@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"math/big"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -28,24 +26,22 @@ func (b *BadValue) Error() string { return b.Reason }
 func bad(format string, a ...any) *BadValue { return &BadValue{Reason: fmt.Sprintf(format, a...)} }
 
 // Convert turns one value as go-sql-driver returns it over the binary
-// protocol (int64, float32, float64, []byte, nil) into the Go value the
-// Spanner client encodes as m.SpannerType. loc is the zone DATETIME values
-// are read in.
+// protocol (int64, uint64, float32, float64, []byte, nil) into the Go value
+// the Spanner client encodes as m.SpannerType. loc is the zone DATETIME
+// values are read in. The bytes of a []byte value are borrowed: Convert
+// never keeps them (the reader scans into reused buffers), so a BYTES value
+// is copied and a string is made from them.
 func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
-	if v == nil {
+	switch x := v.(type) {
+	case nil:
 		return nil, nil
+	case []byte:
+		return m.ConvertBytes(x, loc)
 	}
 	switch m.Kind {
 	case KindInt64, KindYear:
-		switch x := v.(type) {
-		case int64:
-			return x, nil
-		case []byte:
-			n, err := strconv.ParseInt(string(x), 10, 64)
-			if err != nil {
-				return nil, bad("integer out of INT64 range")
-			}
-			return n, nil
+		if _, ok := v.(int64); ok {
+			return v, nil // already the boxed int64 Spanner takes: no new allocation
 		}
 	case KindBool:
 		if x, ok := v.(int64); ok {
@@ -59,75 +55,36 @@ func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
 		switch x := v.(type) {
 		case int64:
 			s = strconv.FormatInt(x, 10)
-		case []byte:
-			s = string(x)
+		case uint64:
+			s = strconv.FormatUint(x, 10)
 		default:
 			return nil, unexpected(m, v)
 		}
 		if m.Kind == KindUint64String {
 			return s, nil
 		}
-		r, ok := new(big.Rat).SetString(s)
-		if !ok {
-			return nil, bad("unsigned integer is not a number")
-		}
-		return r, nil
-	case KindNumeric:
-		s, ok := asString(v)
-		if !ok {
-			break
-		}
-		r, ok := new(big.Rat).SetString(s)
-		if !ok {
-			return nil, bad("DECIMAL is not a number")
-		}
-		if why := numericMisfit(s); why != "" {
-			return nil, bad("%s", why)
-		}
-		return r, nil
-	case KindDecimalString:
-		if s, ok := asString(v); ok {
-			return s, nil
-		}
+		return Numeric(s), nil
 	case KindFloat32:
 		switch x := v.(type) {
 		case float32:
-			return x, nil
+			return v, nil
 		case float64:
 			return float32(x), nil
 		}
 	case KindFloat64:
 		switch x := v.(type) {
 		case float64:
-			return x, nil
+			return v, nil
 		case float32:
 			return float64(x), nil
-		}
-	case KindBitBool:
-		if b, ok := v.([]byte); ok {
-			return bitValue(b) != 0, nil
-		}
-	case KindBitInt64:
-		if b, ok := v.([]byte); ok {
-			if len(b) > 8 || (len(b) == 8 && b[0]&0x80 != 0) {
-				return nil, bad("BIT value does not fit INT64")
-			}
-			return int64(bitValue(b)), nil
-		}
-	case KindBitBytes:
-		if b, ok := v.([]byte); ok {
-			return b, nil
 		}
 	case KindString, KindTextString:
 		var s string
 		switch x := v.(type) {
-		case []byte:
-			if !utf8.Valid(x) {
-				return nil, bad("invalid UTF-8 in text column")
-			}
-			s = string(x)
 		case int64:
 			s = strconv.FormatInt(x, 10)
+		case uint64:
+			s = strconv.FormatUint(x, 10)
 		case float32:
 			s = strconv.FormatFloat(float64(x), 'g', -1, 32)
 		case float64:
@@ -135,95 +92,134 @@ func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
 		default:
 			return nil, unexpected(m, v)
 		}
-		if len(s) > MaxCellBytes {
-			return nil, bad("value of %d bytes exceeds Spanner's 10 MiB cell limit", len(s))
-		}
-		if m.MaxLen > 0 && int64(utf8.RuneCountInString(s)) > m.MaxLen {
-			return nil, bad("value of %d characters exceeds STRING(%d)", utf8.RuneCountInString(s), m.MaxLen)
-		}
-		return s, nil
+		return m.checkString(s)
 	case KindSetArray:
-		var mask uint64
 		switch x := v.(type) {
 		case int64:
-			mask = uint64(x)
+			return m.setMembers(uint64(x))
 		case uint64:
-			mask = x
-		case []byte:
-			u, err := strconv.ParseUint(string(x), 10, 64)
-			if err != nil {
-				return nil, bad("SET bitmask is not a number")
-			}
-			mask = u
-		default:
-			return nil, unexpected(m, v)
-		}
-		out := []string{}
-		for i, name := range m.Members {
-			if mask&(1<<uint(i)) != 0 {
-				out = append(out, name)
-				mask &^= 1 << uint(i)
-			}
-		}
-		if mask != 0 {
-			return nil, bad("SET bitmask has bits beyond the column's %d members", len(m.Members))
-		}
-		return out, nil
-	case KindJSON:
-		if b, ok := v.([]byte); ok {
-			if len(b) > MaxCellBytes {
-				return nil, bad("JSON of %d bytes exceeds Spanner's 10 MiB cell limit", len(b))
-			}
-			if why := CheckJSON(b); why != "" {
-				return nil, bad("%s", why)
-			}
-			return spanner.NullJSON{Value: json.RawMessage(append([]byte(nil), b...)), Valid: true}, nil
-		}
-	case KindBytes:
-		if b, ok := v.([]byte); ok {
-			if len(b) > MaxCellBytes {
-				return nil, bad("value of %d bytes exceeds Spanner's 10 MiB cell limit", len(b))
-			}
-			if m.MaxLen > 0 && int64(len(b)) > m.MaxLen {
-				return nil, bad("value of %d bytes exceeds BYTES(%d)", len(b), m.MaxLen)
-			}
-			return b, nil
-		}
-	case KindDate:
-		if s, ok := asString(v); ok {
-			d, err := parseDate(s)
-			if err != nil {
-				return nil, err
-			}
-			return d, nil
-		}
-	case KindDatetime, KindTimestamp:
-		if s, ok := asString(v); ok {
-			if m.Kind == KindTimestamp {
-				loc = time.UTC
-			}
-			t, err := parseDatetime(s, loc)
-			if err != nil {
-				return nil, err
-			}
-			return t, nil
+			return m.setMembers(x)
 		}
 	}
 	return nil, unexpected(m, v)
 }
 
-func unexpected(m *Mapping, v any) *BadValue {
-	return bad("unexpected driver value of Go type %T for %s", v, m.SpannerType)
+// ConvertBytes converts a value the driver sent as bytes (text, DECIMAL,
+// DATE/DATETIME text, BLOB, BIT, JSON). b is borrowed (see Convert); a nil
+// b is SQL NULL.
+func (m *Mapping) ConvertBytes(b []byte, loc *time.Location) (any, *BadValue) {
+	if b == nil {
+		return nil, nil
+	}
+	switch m.Kind {
+	case KindInt64, KindYear:
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		if err != nil {
+			return nil, bad("integer out of INT64 range")
+		}
+		return n, nil
+	case KindUint64Numeric, KindUint64String:
+		if _, err := strconv.ParseUint(string(b), 10, 64); err != nil {
+			return nil, bad("unsigned integer is not a number")
+		}
+		if m.Kind == KindUint64String {
+			return string(b), nil
+		}
+		return Numeric(b), nil
+	case KindNumeric:
+		n, bv := ParseNumeric(b)
+		if bv != nil {
+			return nil, bv
+		}
+		return n, nil
+	case KindDecimalString:
+		return string(b), nil
+	case KindBitBool:
+		return bitValue(b) != 0, nil
+	case KindBitInt64:
+		if len(b) > 8 || (len(b) == 8 && b[0]&0x80 != 0) {
+			return nil, bad("BIT value does not fit INT64")
+		}
+		return int64(bitValue(b)), nil
+	case KindBitBytes:
+		return bytes.Clone(b), nil
+	case KindString, KindTextString:
+		if !utf8.Valid(b) {
+			return nil, bad("invalid UTF-8 in text column")
+		}
+		return m.checkString(string(b))
+	case KindSetArray:
+		u, err := strconv.ParseUint(string(b), 10, 64)
+		if err != nil {
+			return nil, bad("SET bitmask is not a number")
+		}
+		return m.setMembers(u)
+	case KindJSON:
+		if len(b) > MaxCellBytes {
+			return nil, bad("JSON of %d bytes exceeds Spanner's 10 MiB cell limit", len(b))
+		}
+		if why := CheckJSON(b); why != "" {
+			return nil, bad("%s", why)
+		}
+		return spanner.NullJSON{Value: json.RawMessage(bytes.Clone(b)), Valid: true}, nil
+	case KindBytes:
+		if len(b) > MaxCellBytes {
+			return nil, bad("value of %d bytes exceeds Spanner's 10 MiB cell limit", len(b))
+		}
+		if m.MaxLen > 0 && int64(len(b)) > m.MaxLen {
+			return nil, bad("value of %d bytes exceeds BYTES(%d)", len(b), m.MaxLen)
+		}
+		return bytes.Clone(b), nil
+	case KindDate:
+		d, err := parseDate(b)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	case KindDatetime, KindTimestamp:
+		if m.Kind == KindTimestamp {
+			loc = time.UTC
+		}
+		t, err := parseDatetime(b, loc)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	return nil, unexpected(m, b)
 }
 
-func asString(v any) (string, bool) {
-	switch x := v.(type) {
-	case []byte:
-		return string(x), true
-	case string:
-		return x, true
+// checkString applies Spanner's cell limit and the column's STRING(n).
+func (m *Mapping) checkString(s string) (any, *BadValue) {
+	if len(s) > MaxCellBytes {
+		return nil, bad("value of %d bytes exceeds Spanner's 10 MiB cell limit", len(s))
 	}
-	return "", false
+	// A string of n bytes has at most n characters: count only when needed.
+	if m.MaxLen > 0 && int64(len(s)) > m.MaxLen {
+		if n := utf8.RuneCountInString(s); int64(n) > m.MaxLen {
+			return nil, bad("value of %d characters exceeds STRING(%d)", n, m.MaxLen)
+		}
+	}
+	return s, nil
+}
+
+// setMembers turns a SET bitmask into its members in definition order.
+func (m *Mapping) setMembers(mask uint64) (any, *BadValue) {
+	out := []string{}
+	for i, name := range m.Members {
+		if mask&(1<<uint(i)) != 0 {
+			out = append(out, name)
+			mask &^= 1 << uint(i)
+		}
+	}
+	if mask != 0 {
+		return nil, bad("SET bitmask has bits beyond the column's %d members", len(m.Members))
+	}
+	return out, nil
+}
+
+func unexpected(m *Mapping, v any) *BadValue {
+	return bad("unexpected driver value of Go type %T for %s", v, m.SpannerType)
 }
 
 func bitValue(b []byte) uint64 {
@@ -234,30 +230,29 @@ func bitValue(b []byte) uint64 {
 	return n
 }
 
-// numericMisfit says why a decimal string does not fit Spanner NUMERIC (at
-// most 29 integer and 9 significant fraction digits), "" when it fits.
-func numericMisfit(s string) string {
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
-	intPart, frac, _ := strings.Cut(s, ".")
-	intPart = strings.TrimLeft(intPart, "0")
-	frac = strings.TrimRight(frac, "0")
-	switch {
-	case len(intPart) > NumericIntDigits:
-		return fmt.Sprintf("DECIMAL has %d integer digits; Spanner NUMERIC holds 29", len(intPart))
-	case len(frac) > NumericScaleDigits:
-		return fmt.Sprintf("DECIMAL has %d significant fraction digits; Spanner NUMERIC holds 9 and would round it", len(frac))
+// digits parses a run of ASCII digits without allocating.
+func digits(b []byte) (int, bool) {
+	if len(b) == 0 {
+		return 0, false
 	}
-	return ""
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
-func parseDate(s string) (civil.Date, *BadValue) {
-	if len(s) < 10 {
+func parseDate(s []byte) (civil.Date, *BadValue) {
+	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
 		return civil.Date{}, bad("malformed DATE")
 	}
-	y, e1 := strconv.Atoi(s[0:4])
-	mo, e2 := strconv.Atoi(s[5:7])
-	d, e3 := strconv.Atoi(s[8:10])
-	if e1 != nil || e2 != nil || e3 != nil {
+	y, ok1 := digits(s[0:4])
+	mo, ok2 := digits(s[5:7])
+	d, ok3 := digits(s[8:10])
+	if !ok1 || !ok2 || !ok3 {
 		return civil.Date{}, bad("malformed DATE")
 	}
 	if y == 0 || mo == 0 || d == 0 {
@@ -270,11 +265,13 @@ func parseDate(s string) (civil.Date, *BadValue) {
 	return cd, nil
 }
 
+var pow10 = [10]int{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
+
 // spannerMax is the last instant Spanner's TIMESTAMP can hold.
 var spannerMax = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
 var spannerMin = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func parseDatetime(s string, loc *time.Location) (time.Time, *BadValue) {
+func parseDatetime(s []byte, loc *time.Location) (time.Time, *BadValue) {
 	if len(s) < 10 {
 		return time.Time{}, bad("malformed DATETIME")
 	}
@@ -284,20 +281,20 @@ func parseDatetime(s string, loc *time.Location) (time.Time, *BadValue) {
 	}
 	var hh, mi, ss, ns int
 	if len(s) >= 19 {
-		var e1, e2, e3 error
-		hh, e1 = strconv.Atoi(s[11:13])
-		mi, e2 = strconv.Atoi(s[14:16])
-		ss, e3 = strconv.Atoi(s[17:19])
-		if e1 != nil || e2 != nil || e3 != nil {
+		var ok1, ok2, ok3 bool
+		hh, ok1 = digits(s[11:13])
+		mi, ok2 = digits(s[14:16])
+		ss, ok3 = digits(s[17:19])
+		if !ok1 || !ok2 || !ok3 {
 			return time.Time{}, bad("malformed DATETIME")
 		}
 		if len(s) > 20 && s[19] == '.' {
 			frac := s[20:]
-			f, err := strconv.Atoi(frac)
-			if err != nil || len(frac) > 9 {
+			f, ok := digits(frac)
+			if !ok || len(frac) > 9 {
 				return time.Time{}, bad("malformed DATETIME fraction")
 			}
-			ns = f * int(math.Pow10(9-len(frac)))
+			ns = f * pow10[9-len(frac)]
 		}
 	}
 	t := time.Date(d.Year, d.Month, d.Day, hh, mi, ss, ns, loc)

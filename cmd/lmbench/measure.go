@@ -104,7 +104,6 @@ func measureSink(ctx context.Context, st *stack, d *dataset, dbID string) (*Meas
 	for i := range d.Plans {
 		p := &d.Plans[i]
 		cols := p.TargetColumns()
-		conv := &copier.Converter{Plan: p, Loc: time.UTC}
 		muts := make([]*spanner.Mutation, 0, batch)
 		var pending [][]any
 		flush := func() error {
@@ -124,13 +123,12 @@ func measureSink(ctx context.Context, st *stack, d *dataset, dbID string) (*Meas
 			pending = pending[:0]
 			return nil
 		}
-		r := copier.NewReader(&source.Querier{DB: d.Pool}, p, batch)
-		_, err := r.Read(ctx, chunking.Chunk{Table: p.Source, Of: 1}, func(raw []any, _ chunking.Key) error {
-			vals, _, _, badCol, bv := conv.Convert(raw)
-			if bv != nil {
-				return fmt.Errorf("raw sink %s: column %s: %s", p.Source, badCol, bv.Reason)
+		r := copier.NewReader(&source.Querier{DB: d.Pool}, p, batch, time.UTC)
+		_, err := r.Read(ctx, chunking.Chunk{Table: p.Source, Of: 1}, func(row *copier.Row) error {
+			if row.Bad != nil {
+				return fmt.Errorf("raw sink %s: column %s: %s", p.Source, row.BadColumn, row.Bad.Reason)
 			}
-			pending = append(pending, vals)
+			pending = append(pending, row.Vals)
 			if len(pending) == batch {
 				return flush()
 			}

@@ -737,14 +737,12 @@ func (r *run) compare(ctx context.Context) (map[string][]string, int) {
 
 func (r *run) dumpMySQL(ctx context.Context, plan *schema.TablePlan) [][]any {
 	var out [][]any
-	rd := copier.NewReader(&source.Querier{DB: r.env.MySQL}, plan, 5000)
-	conv := r.conv[plan.Source]
-	_, err := rd.Read(ctx, chunking.Chunk{Table: plan.Source, Of: 1}, func(raw []any, _ chunking.Key) error {
-		vals, _, _, col, bv := conv.Convert(raw)
-		if bv != nil {
-			return fmt.Errorf("column %s: %s", col, bv.Reason)
+	rd := copier.NewReader(&source.Querier{DB: r.env.MySQL}, plan, 5000, time.UTC)
+	_, err := rd.Read(ctx, chunking.Chunk{Table: plan.Source, Of: 1}, func(row *copier.Row) error {
+		if row.Bad != nil {
+			return fmt.Errorf("column %s: %s", row.BadColumn, row.Bad.Reason)
 		}
-		out = append(out, vals)
+		out = append(out, row.Vals)
 		return nil
 	})
 	if err != nil {
