@@ -24,16 +24,23 @@
 // S_L MySQL and the live path agree on k, so only the backfill could still
 // make Spanner wrong, in two ways:
 //
-//   - A backfill insert at W > S_L. The writer reads k's data row and shadow
-//     row in its read-write transaction (serialised with L by Spanner). If L
-//     was an upsert the row is present and carries the live mark: skipped
-//     (insert-if-absent never overwrites; version mode never overwrites a
-//     live-marked key either, so a version counter that restarts after
-//     delete+re-insert cannot fool it). If L was a delete, the tombstone is
-//     there: skipped. A backfill write at W < S_L is overwritten or deleted
-//     by L itself, so it does not matter how stale it was. This covers the
-//     read→write window (the row changed or vanished in MySQL after our read),
-//     a live delete arriving before or after our insert, and retried bundles.
+//   - A backfill insert at W > S_L. The writer reads k's shadow row in its
+//     read-write transaction (serialised with L by Spanner). If L was an
+//     upsert the key carries the live mark: skipped (insert-if-absent never
+//     overwrites a marked key; version mode never overwrites a live-marked
+//     key either, so a version counter that restarts after delete+re-insert
+//     cannot fool it). If L was a delete, the tombstone is there: skipped. A
+//     backfill write at W < S_L is overwritten or deleted by L itself, so it
+//     does not matter how stale it was. This covers the read→write window
+//     (the row changed or vanished in MySQL after our read), a live delete
+//     arriving before or after our insert, and retried bundles. Before the
+//     transaction, strong reads of the batch's keys and shadow rows outside
+//     it settle the keys whose fate cannot change any more (present,
+//     live-marked or tombstoned: a present row only leaves with a tombstone,
+//     and marks are never removed), so the transaction reads only the
+//     remaining candidates' shadow rows; a candidate that another copy of
+//     the backfill inserted meanwhile is simply written again (both copies
+//     were read from MySQL, and any later MySQL change arrives through L).
 //   - A re-validation delete at D > S_L. Re-validation deletes a row only if
 //     the key has no shadow row at all, i.e. no live write happened since the
 //     backfill wrote it; after L the key is marked, so it is left alone. The

@@ -58,6 +58,10 @@ type Writer struct {
 	Mode       string
 	Revalidate *Revalidator
 
+	// afterPrefilter, when set (tests only), runs between the prefilter's
+	// reads and the read-write transaction: where a live write can race us.
+	afterPrefilter func()
+
 	cols      []string
 	keyCols   []string
 	shadow    string
@@ -156,41 +160,75 @@ func (w *Writer) spannerKey(r Row) spanner.Key {
 	return k
 }
 
-// guarded is the insert-if-absent / version transaction.
+// guarded is the insert-if-absent / version write of a batch, in two
+// steps. First strong reads outside any read-write transaction read the
+// batch's keys (with versions in version mode) and shadow rows
+// and settles every row whose fate it already decides: a key present in
+// those reads (insert-if-absent), tombstoned, or live-marked stays as it
+// is whatever happens later — a present row only ever leaves Spanner with
+// a tombstone, and marks and tombstones are never removed while a backfill
+// runs — and in version mode a stored version not older than the row's is
+// kept. Only the remaining candidates go into the read-write transaction,
+// which re-reads just what can still change under it: the candidates'
+// shadow rows (and, in version mode, their stored versions). So on a first
+// run the transaction reads one table instead of two, and on a rerun it
+// often does not run at all.
+//
+// In insert-if-absent mode a candidate is written with InsertOrUpdate: the
+// transaction does not read the data row, and the only writer that can
+// have inserted an unmarked row since those reads is another copy of the
+// backfill (a retried bundle), whose row was read from MySQL as ours was —
+// any MySQL change after either read reaches Spanner through the live path,
+// which marks the key and wins (see the package comment).
 func (w *Writer) guarded(ctx context.Context, keys []spanner.Key, keyStr []string) (batchOutcome, error) {
-	var out batchOutcome
 	version := w.mode == WriteVersion && w.Plan.VersionColumn >= 0
-	_, err := target.ReadWrite(ctx, w.Client, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
-		out = batchOutcome{}
-		ks := spanner.KeySetFromKeys(keys...)
-		stored, err := w.readData(ctx, txn, ks, version)
-		if err != nil {
-			return err
-		}
+	out, cand, err := w.prefilter(ctx, keys, keyStr, version)
+	if err != nil || len(cand) == 0 {
+		return out, err
+	}
+	if w.afterPrefilter != nil {
+		w.afterPrefilter()
+	}
+	settled := out
+	candKeys := make([]spanner.Key, len(cand))
+	for j, i := range cand {
+		candKeys[j] = keys[i]
+	}
+	_, err = target.ReadWrite(ctx, w.Client, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
+		out = settled
+		out.written = nil
+		ks := spanner.KeySetFromKeys(candKeys...)
 		shadow, err := w.readShadow(ctx, txn, ks)
 		if err != nil {
 			return err
 		}
-		muts := make([]*spanner.Mutation, 0, len(w.buf))
-		seen := make(map[string]bool, len(w.buf))
-		for i, r := range w.buf {
+		var stored map[string]any
+		if version {
+			if stored, err = w.readData(ctx, txn, ks, true); err != nil {
+				return err
+			}
+		}
+		muts := make([]*spanner.Mutation, 0, len(cand))
+		for _, i := range cand {
+			r := w.buf[i]
 			deleted, marked := shadow[keyStr[i]]
-			sv, present := stored[keyStr[i]]
 			switch {
-			case seen[keyStr[i]]:
-				// A key twice in one batch cannot come from a keyset read;
-				// never write it twice.
-				out.existed++
 			case marked && deleted:
 				out.tombstoned++
-			case !present:
-				muts = append(muts, spanner.Insert(w.Plan.Target, w.cols, r.Vals))
-				out.written = append(out.written, i)
-			case marked || !version:
-				// The live path wrote this key (it is the authority), or
-				// insert-if-absent found it present.
+			case marked:
+				// The live path wrote this key since the prefilter: it is
+				// the authority.
 				out.existed++
+			case !version:
+				muts = append(muts, spanner.InsertOrUpdate(w.Plan.Target, w.cols, r.Vals))
+				out.written = append(out.written, i)
 			default:
+				sv, present := stored[keyStr[i]]
+				if !present {
+					muts = append(muts, spanner.Insert(w.Plan.Target, w.cols, r.Vals))
+					out.written = append(out.written, i)
+					continue
+				}
 				older, err := olderVersion(sv, r.Vals[w.Plan.VersionColumn])
 				if err != nil {
 					return fmt.Errorf("version column %s: %w", w.cols[w.Plan.VersionColumn], err)
@@ -202,11 +240,63 @@ func (w *Writer) guarded(ctx context.Context, keys []spanner.Key, keyStr []strin
 				muts = append(muts, spanner.Update(w.Plan.Target, w.cols, r.Vals))
 				out.written = append(out.written, i)
 			}
-			seen[keyStr[i]] = true
 		}
 		return txn.BufferWrite(muts)
 	})
 	return out, err
+}
+
+// prefilter reads the batch's keys and shadow rows with strong reads
+// outside any read-write transaction and returns the outcome of the rows it settles and the indexes
+// (into buf) of the candidates left for the read-write transaction.
+func (w *Writer) prefilter(ctx context.Context, keys []spanner.Key, keyStr []string, version bool) (batchOutcome, []int, error) {
+	var out batchOutcome
+	// Two single-use reads, not one snapshot: every fact they settle is
+	// monotonic (present stays present or becomes tombstoned; a mark stays),
+	// so it holds from its own read on, whatever the other read saw. (A
+	// multi-use read-only transaction would also be invalidated by the
+	// emulator whenever a read-write transaction begins.)
+	ks := spanner.KeySetFromKeys(keys...)
+	stored, err := w.readData(ctx, w.Client.Single(), ks, version)
+	if err != nil {
+		return out, nil, err
+	}
+	shadow, err := w.readShadow(ctx, w.Client.Single(), ks)
+	if err != nil {
+		return out, nil, err
+	}
+	cand := make([]int, 0, len(keys))
+	seen := make(map[string]bool, len(keys))
+	for i := range w.buf {
+		deleted, marked := shadow[keyStr[i]]
+		sv, present := stored[keyStr[i]]
+		switch {
+		case seen[keyStr[i]]:
+			// A key twice in one batch cannot come from a keyset read;
+			// never write it twice.
+			out.existed++
+		case marked && deleted:
+			out.tombstoned++
+		case marked || (present && !version):
+			// The live path wrote this key (it is the authority), or
+			// insert-if-absent found it present.
+			out.existed++
+		case present:
+			older, err := olderVersion(sv, w.buf[i].Vals[w.Plan.VersionColumn])
+			if err != nil {
+				return out, nil, fmt.Errorf("version column %s: %w", w.cols[w.Plan.VersionColumn], err)
+			}
+			if older {
+				cand = append(cand, i)
+			} else {
+				out.newer++
+			}
+		default:
+			cand = append(cand, i)
+		}
+		seen[keyStr[i]] = true
+	}
+	return out, cand, nil
 }
 
 // blind writes every row with InsertOrUpdate: the unsafe behaviour of a
@@ -230,8 +320,13 @@ func (w *Writer) blind(ctx context.Context) (batchOutcome, error) {
 	return out, err
 }
 
+// keyReader is what both transaction kinds offer for reading rows by key.
+type keyReader interface {
+	Read(ctx context.Context, table string, keys spanner.KeySet, columns []string) *spanner.RowIterator
+}
+
 // readData returns the present keys, with the stored version when asked.
-func (w *Writer) readData(ctx context.Context, txn *spanner.ReadWriteTransaction, ks spanner.KeySet, version bool) (map[string]any, error) {
+func (w *Writer) readData(ctx context.Context, txn keyReader, ks spanner.KeySet, version bool) (map[string]any, error) {
 	cols := w.keyCols
 	if version {
 		cols = append(append([]string{}, w.keyCols...), w.cols[w.Plan.VersionColumn])
@@ -255,7 +350,7 @@ func (w *Writer) readData(ctx context.Context, txn *spanner.ReadWriteTransaction
 }
 
 // readShadow returns the keys the live path has marked: true = tombstone.
-func (w *Writer) readShadow(ctx context.Context, txn *spanner.ReadWriteTransaction, ks spanner.KeySet) (map[string]bool, error) {
+func (w *Writer) readShadow(ctx context.Context, txn keyReader, ks spanner.KeySet) (map[string]bool, error) {
 	out := map[string]bool{}
 	err := txn.Read(ctx, w.shadow, ks, w.shadowCol).Do(func(row *spanner.Row) error {
 		k, err := schema.DecodeKey(row, w.Plan)

@@ -207,6 +207,46 @@ func TestWriterRespectsTombstone(t *testing.T) {
 	}
 }
 
+// A live write that lands after the writer's prefilter reads (which saw
+// the key absent and unmarked) and before its read-write transaction still
+// wins: the transaction re-reads the candidates' shadow rows. An upsert
+// keeps its values; a delete keeps its tombstone and the row stays gone.
+func TestWriterLiveWriteAfterSnapshot(t *testing.T) {
+	for _, mode := range []string{spec.WriteInsertIfAbsent, spec.WriteVersion} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWEnv(t, mode, "(1,'a',1)")
+			wr := &copier.Writer{Client: w.client, Plan: w.plan}
+			copier.SetAfterPrefilter(wr, func() {
+				if err := w.live.Upsert(ctx, kvTable, kvRow(1, "live", 9)); err != nil {
+					t.Error(err)
+				}
+				if err := w.live.Delete(ctx, kvTable, spanner.Key{int64(2)}); err != nil {
+					t.Error(err)
+				}
+			})
+			for _, id := range []int64{1, 2, 3} {
+				if err := wr.Add(ctx, copier.Row{Vals: kvRow(id, "stale", 1), Bytes: 16, Key: chunking.Key{id}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := wr.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			wantStats(t, wr.Stats, 1, 1, 0, 1, 0)
+			if got := w.get(t, 1); got.v.StringVal != "live" || got.ver != 9 {
+				t.Errorf("row 1 = %+v: the backfill overwrote a live upsert that raced its prefilter", got)
+			}
+			if got := w.get(t, 2); got.present {
+				t.Errorf("row 2 = %+v: the backfill resurrected a live delete that raced its prefilter", got)
+			}
+			if got := w.get(t, 3); !got.present || got.v.StringVal != "stale" {
+				t.Errorf("row 3 = %+v, want the backfill's row", got)
+			}
+		})
+	}
+}
+
 // A row the backfill read but MySQL deleted before re-validation (here: a
 // row handed to the Writer whose key MySQL does not hold) is taken back
 // after the commit and leaves a tombstone, so a slower duplicate of the same

@@ -45,6 +45,12 @@ type options struct {
 	Out        string
 	CPUProfile bool
 	PageRows   int
+	// Repeat runs every measurement this many times; the report keeps the
+	// lower median.
+	Repeat int
+	// FreshEmulator starts a private emulator for the run (a long-lived
+	// emulator slows read-write transactions by an order of magnitude).
+	FreshEmulator bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -56,13 +62,18 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	out := fs.String("out", "bench/results", "directory for <timestamp>.json (and CPU profiles)")
 	cpu := fs.Bool("cpuprofile", false, "write a CPU profile (go tool pprof) of each livemigrate child run next to the JSON")
 	pageRows := fs.Int("page-rows", 2000, "livemigrate source page size (rows)")
+	repeat := fs.Int("repeat", 2, "run each measurement this many times and report the (lower) median")
+	fresh := fs.Bool("fresh-emulator", true, "start a fresh Spanner emulator for the run on other ports (and stop it after)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	o := &options{Only: map[string]bool{}, Out: *out, CPUProfile: *cpu, PageRows: *pageRows}
+	o := &options{Only: map[string]bool{}, Out: *out, CPUProfile: *cpu, PageRows: *pageRows, Repeat: *repeat, FreshEmulator: *fresh}
+	if o.Repeat < 1 {
+		return nil, fmt.Errorf("--repeat must be at least 1")
+	}
 	spec := *sizes
 	if *quick {
 		spec = "20000,100000"
@@ -109,6 +120,14 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "lmbench: %v\n", err)
 		return 2
 	}
+	if o.FreshEmulator {
+		stop, err := st.freshEmulator(ctx, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "lmbench: fresh emulator: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	rep, path, err := runBench(ctx, st, o, stderr)
 	if rep != nil {
 		writeMarkdown(stdout, rep)
@@ -130,7 +149,7 @@ func runBench(ctx context.Context, st *stack, o *options, logw io.Writer) (*Repo
 	started := time.Now().UTC()
 	host, _ := os.Hostname()
 	rep := &Report{Started: started, Host: Host{Cores: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
-		GoVersion: runtime.Version(), Hostname: host}, PageRows: o.PageRows}
+		GoVersion: runtime.Version(), Hostname: host, FreshEmulator: o.FreshEmulator}, PageRows: o.PageRows, Repeat: o.Repeat}
 	for _, m := range allMeasurements {
 		if o.Only[m] {
 			rep.Measurements = append(rep.Measurements, m)
@@ -184,7 +203,28 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		run.Tables[t.Name] = t.Rows
 	}
 	logf(logw, "size %d: %d rows generated in %.1fs", n, d.Rows, d.GenSec)
-	spID := func(m string) string { return fmt.Sprintf("lb%s_%s_%d", tag, m, n) }
+	attempt := 0
+	spID := func(m string) string { return fmt.Sprintf("lb%s_%s_%d_%d", tag, m, n, attempt) }
+	run.EmulatorRSSMBBefore = st.emulatorRSSMB()
+	defer func() { run.EmulatorRSSMBAfter = st.emulatorRSSMB() }()
+	// repeated runs f o.Repeat times and keeps the lower median, with the
+	// load average around each run.
+	repeated := func(name string, f func() (*Measurement, error)) (*Measurement, error) {
+		var ms []*Measurement
+		for attempt = 0; attempt < o.Repeat; attempt++ {
+			before := loadAvg()
+			if busy := float64(runtime.NumCPU()) * 0.5; before > busy {
+				logf(logw, "size %d: %s: warning: load average %.2f before the run (busy above %.1f): figures are unreliable", n, name, before, busy)
+			}
+			m, err := f()
+			if err != nil {
+				return nil, err
+			}
+			m.LoadBefore, m.LoadAfter = before, loadAvg()
+			ms = append(ms, m)
+		}
+		return lowerMedian(ms), nil
+	}
 
 	if o.Only[mPlan] {
 		if run.Plan, err = measurePlan(ctx, d); err != nil {
@@ -194,7 +234,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		}
 	}
 	if o.Only[mScan] {
-		if run.Scan, err = measureScan(ctx, d); err != nil {
+		if run.Scan, err = repeated(mScan, func() (*Measurement, error) { return measureScan(ctx, d) }); err != nil {
 			fail(mScan, err)
 		} else {
 			logf(logw, "size %d: raw scan %.0f rows/s", n, run.Scan.RowsPerSec)
@@ -202,7 +242,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 	}
 	if o.Only[mSink] {
 		logf(logw, "size %d: raw sink ...", n)
-		if run.Sink, err = measureSink(ctx, st, d, spID("sink")); err != nil {
+		if run.Sink, err = repeated(mSink, func() (*Measurement, error) { return measureSink(ctx, st, d, spID("sink")) }); err != nil {
 			fail(mSink, err)
 		} else {
 			logf(logw, "size %d: raw sink %.0f rows/s", n, run.Sink.RowsPerSec)
@@ -229,7 +269,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		if c.profile {
 			cfg.CPUProfile, _ = filepath.Abs(fmt.Sprintf("%s-%s-%d.cpu.pprof", prefix, c.name, n))
 		}
-		m, err := func() (*Measurement, error) {
+		m, err := repeated(c.name, func() (*Measurement, error) {
 			if c.ddl != nil {
 				id := spID(c.name)
 				if err := st.createSpannerDB(ctx, id, c.ddl()); err != nil {
@@ -263,7 +303,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 				m.Profile = cfg.CPUProfile
 			}
 			return m, nil
-		}()
+		})
 		if err != nil {
 			fail(c.name, err)
 			continue

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -28,6 +29,10 @@ type stack struct {
 	EmulatorREST string
 	Project      string
 	Instance     string
+	// Root is the repository (for scripts/stack.sh).
+	Root string
+
+	emulatorPort int // the fresh emulator's gRPC port, when started
 }
 
 func loadStack() (*stack, error) {
@@ -54,6 +59,12 @@ func loadStack() (*stack, error) {
 	if s.EmulatorREST == "" {
 		host, _, _ := strings.Cut(s.EmulatorHost, ":")
 		s.EmulatorREST = "http://" + host + ":19020"
+	}
+	s.Root, _ = os.Getwd()
+	if _, err := os.Stat(filepath.Join(s.Root, "scripts", "stack.sh")); err != nil {
+		if d := os.Getenv("LM_STACK_DIR"); d != "" {
+			s.Root = filepath.Dir(d)
+		}
 	}
 	return s, nil
 }

@@ -48,6 +48,12 @@ func TestSmoke(t *testing.T) {
 	if len(rep.Runs) != 2 || rep.Runs[0].Size != 2000 || rep.Runs[1].Size != 3000 {
 		t.Fatalf("runs: want sizes 2000 and 3000, got %+v", rep.Runs)
 	}
+	if !rep.Host.FreshEmulator || rep.Repeat != 2 {
+		t.Errorf("want a fresh emulator and 2 repetitions by default, got %v and %d", rep.Host.FreshEmulator, rep.Repeat)
+	}
+	if !strings.Contains(stderr.String(), "starting a fresh emulator") {
+		t.Errorf("no fresh emulator was started:\n%s", stderr.String())
+	}
 	for _, r := range rep.Runs {
 		if len(r.Failures) > 0 {
 			t.Errorf("size %d failures: %v", r.Size, r.Failures)
@@ -65,6 +71,9 @@ func TestSmoke(t *testing.T) {
 			if m.Rows != wantRows || m.RowsPerSec <= 0 || m.SecPerMillion <= 0 {
 				t.Errorf("size %d: %s = %+v; want %d rows and positive rates", r.Size, name, m, wantRows)
 			}
+			if len(m.Samples) != 2 || m.LoadBefore <= 0 || m.LoadAfter <= 0 {
+				t.Errorf("size %d: %s has samples %v, load %.2f→%.2f; want 2 samples and the load around the run", r.Size, name, m.Samples, m.LoadBefore, m.LoadAfter)
+			}
 			child := name == mExtract || name == mE2E || name == mBeam
 			if child && m.PeakRSSMB <= 0 {
 				t.Errorf("size %d: %s has no peak RSS", r.Size, name)
@@ -76,6 +85,9 @@ func TestSmoke(t *testing.T) {
 					t.Errorf("size %d: %s CPU profile %s: %v", r.Size, name, m.Profile, err)
 				}
 			}
+		}
+		if r.EmulatorRSSMBBefore <= 0 || r.EmulatorRSSMBAfter <= 0 {
+			t.Errorf("size %d: emulator memory not recorded (%.0f, %.0f MB)", r.Size, r.EmulatorRSSMBBefore, r.EmulatorRSSMBAfter)
 		}
 		if r.Plan == nil || r.Plan.Chunks < 2 || r.Plan.PlanSeconds <= 0 || r.Plan.CountSeconds <= 0 {
 			t.Errorf("size %d: planning timing %+v", r.Size, r.Plan)

@@ -28,6 +28,12 @@ type Measurement struct {
 	Chunks    int64   `json:"chunks,omitempty"`
 	Note      string  `json:"note,omitempty"`
 	Profile   string  `json:"cpu_profile,omitempty"`
+	// LoadBefore and LoadAfter are the 1-minute load average around the
+	// run; Samples the rows/s of every repetition (the kept one is the
+	// lower median).
+	LoadBefore float64   `json:"load_before"`
+	LoadAfter  float64   `json:"load_after"`
+	Samples    []float64 `json:"samples_rows_per_sec,omitempty"`
 }
 
 func newMeasurement(rows int64, d time.Duration) *Measurement {
