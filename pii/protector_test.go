@@ -701,3 +701,32 @@ func BenchmarkProtect(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrentUse: one Protector serves many goroutines (the live
+// writer's callers, a worker's bundles); run with -race.
+func TestConcurrentUse(t *testing.T) {
+	p := newProtector(t, cleartextKeyset(t))
+	done := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			for i := 0; i < 200; i++ {
+				phone := strings.Repeat("5", g+1) + "-" + string(rune('a'+i%26))
+				row := []any{int64(g*1000 + i), "same@example.com", phone, "n", "t", "x"}
+				if err := p.Protect("people", row); err != nil {
+					done <- err
+					return
+				}
+				if err := p.Reveal("people", row); err != nil || row[2] != phone || row[1] != "same@example.com" {
+					done <- errUnavailable
+					return
+				}
+			}
+			done <- nil
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
