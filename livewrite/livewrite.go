@@ -39,16 +39,25 @@
 // Writes go through target.ReadWrite (the project's retry policy, which
 // also copes with the emulator's one-transaction-at-a-time limit), and a
 // Writer is safe for concurrent use.
+//
+// Personal data: with a protector (SetProtector, built by pii.New from the
+// spec's pii section — read it with piispec.Load), every row and key is
+// protected before it becomes a mutation, with the same policies, keys and
+// associated data as the backfill, so both paths store identical
+// deterministic ciphertexts and the target never holds a protected value in
+// clear. The caller's row and key slices are not modified.
 package livewrite
 
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"cloud.google.com/go/spanner"
 	"google.golang.org/grpc/codes"
 
+	"github.com/livemigrate/livemigrate/pii"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/target"
 )
@@ -134,6 +143,53 @@ func TableFromPlan(p *schema.TablePlan) Table {
 type Writer struct {
 	client *spanner.Client
 	tables map[string]*Table
+	prot   *pii.Protector
+}
+
+// PIITables describes tables to pii.New in the shape the Writer hands rows
+// to the protector: build the protector with them.
+func PIITables(tables ...Table) ([]pii.Table, error) {
+	out := make([]pii.Table, 0, len(tables))
+	for _, t := range tables {
+		pt := pii.Table{Name: t.Name, Columns: t.Columns}
+		for _, k := range t.Key {
+			i := indexFold(t.Columns, k)
+			if i < 0 {
+				return nil, fmt.Errorf("livewrite: table %s: key column %s is not in Columns", t.Name, k)
+			}
+			pt.Key = append(pt.Key, i)
+		}
+		out = append(out, pt)
+	}
+	return out, nil
+}
+
+// SetProtector makes every later write protect its rows and keys with p.
+// It refuses a protector that was built for other table shapes, or without
+// a table of this writer that has policies. Call it before the first write.
+//
+//	cfg, err := piispec.Load("spec.yaml")              // the spec's pii: section
+//	tabs, err := livewrite.PIITables(tables...)
+//	p, err := pii.New(ctx, *cfg, tabs)                 // one KMS call
+//	lw, err := livewrite.New(client, tables...)
+//	err = lw.SetProtector(p)
+func (w *Writer) SetProtector(p *pii.Protector) error {
+	names := make([]string, 0, len(w.tables))
+	for n := range w.tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		pt, err := PIITables(*w.tables[n])
+		if err != nil {
+			return err
+		}
+		if err := p.Check(pt[0]); err != nil {
+			return fmt.Errorf("livewrite: %w", err)
+		}
+	}
+	w.prot = p
+	return nil
 }
 
 // New returns a Writer for the given tables.
@@ -176,12 +232,23 @@ func (w *Writer) table(name string) (*Table, error) {
 // UpsertMutations are the mutations of a full-row upsert, for an
 // application that commits them in its own read-write transaction.
 func (w *Writer) UpsertMutations(table string, row []any) ([]*spanner.Mutation, error) {
+	m, _, _, err := w.upsertMutations(table, row)
+	return m, err
+}
+
+func (w *Writer) upsertMutations(table string, row []any) ([]*spanner.Mutation, *Table, spanner.Key, error) {
 	t, err := w.table(table)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if len(row) != len(t.Columns) {
-		return nil, fmt.Errorf("livewrite: %s: row has %d values, the table %d columns (live writes must be full rows)", table, len(row), len(t.Columns))
+		return nil, nil, nil, fmt.Errorf("livewrite: %s: row has %d values, the table %d columns (live writes must be full rows)", table, len(row), len(t.Columns))
+	}
+	if w.prot.Enabled() {
+		row = append([]any(nil), row...)
+		if err := w.prot.Protect(t.Name, row); err != nil {
+			return nil, nil, nil, fmt.Errorf("livewrite: %w", err)
+		}
 	}
 	k := make(spanner.Key, len(t.keyIdx))
 	for i, j := range t.keyIdx {
@@ -190,35 +257,41 @@ func (w *Writer) UpsertMutations(table string, row []any) ([]*spanner.Mutation, 
 	return []*spanner.Mutation{
 		spanner.InsertOrUpdate(t.Name, t.Columns, row),
 		Mark(t.Name, t.Key, k, false),
-	}, nil
+	}, t, k, nil
 }
 
 // DeleteMutations are the mutations of a delete and its tombstone.
 func (w *Writer) DeleteMutations(table string, key spanner.Key) ([]*spanner.Mutation, error) {
+	m, _, _, err := w.deleteMutations(table, key)
+	return m, err
+}
+
+func (w *Writer) deleteMutations(table string, key spanner.Key) ([]*spanner.Mutation, *Table, spanner.Key, error) {
 	t, err := w.table(table)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if len(key) != len(t.Key) {
-		return nil, fmt.Errorf("livewrite: %s: key has %d values, the table's key %d columns", table, len(key), len(t.Key))
+		return nil, nil, nil, fmt.Errorf("livewrite: %s: key has %d values, the table's key %d columns", table, len(key), len(t.Key))
+	}
+	if w.prot.KeyProtected(t.Name) {
+		key = append(spanner.Key(nil), key...)
+		if err := w.prot.ProtectKey(t.Name, key); err != nil {
+			return nil, nil, nil, fmt.Errorf("livewrite: %w", err)
+		}
 	}
 	return []*spanner.Mutation{
 		spanner.Delete(t.Name, key),
 		Mark(t.Name, t.Key, key, true),
-	}, nil
+	}, t, key, nil
 }
 
 // Upsert writes a full row (values in Table.Columns order) and its live
 // mark in one commit. Idempotent: retry it until it succeeds.
 func (w *Writer) Upsert(ctx context.Context, table string, row []any) error {
-	m, err := w.UpsertMutations(table, row)
+	m, t, k, err := w.upsertMutations(table, row)
 	if err != nil {
 		return err
-	}
-	t := w.tables[table]
-	k := make(spanner.Key, len(t.keyIdx))
-	for i, j := range t.keyIdx {
-		k[i] = row[j]
 	}
 	return w.apply(ctx, t, k, m)
 }
@@ -226,11 +299,11 @@ func (w *Writer) Upsert(ctx context.Context, table string, row []any) error {
 // Delete removes a row and leaves its tombstone in one commit. Deleting an
 // absent key still writes the tombstone. Idempotent: retry until success.
 func (w *Writer) Delete(ctx context.Context, table string, key spanner.Key) error {
-	m, err := w.DeleteMutations(table, key)
+	m, t, k, err := w.deleteMutations(table, key)
 	if err != nil {
 		return err
 	}
-	return w.apply(ctx, w.tables[table], key, m)
+	return w.apply(ctx, t, k, m)
 }
 
 // apply commits m after reading the key's shadow row in the same

@@ -38,6 +38,8 @@ type Column struct {
 	AutoIncrement bool   `json:"auto_increment,omitempty"`
 	// JSON is set for MariaDB JSON columns (LONGTEXT with a json_valid check).
 	JSON bool `json:"json,omitempty"`
+	// Comment is the column's COMMENT (the PII audit reads it).
+	Comment string `json:"comment,omitempty"`
 }
 
 // Index is a MySQL index.
@@ -149,7 +151,7 @@ func Introspect(ctx context.Context, db *sql.DB, dbName, table string) (*Table, 
 func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table) error {
 	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT, IS_NULLABLE,
 		LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE,
-		DATETIME_PRECISION, CHARACTER_SET_NAME, COLLATION_NAME, LOWER(EXTRA), COALESCE(GENERATION_EXPRESSION, '')
+		DATETIME_PRECISION, CHARACTER_SET_NAME, COLLATION_NAME, LOWER(EXTRA), COALESCE(GENERATION_EXPRESSION, ''), COALESCE(COLUMN_COMMENT, '')
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, dbName, t.Name)
 	if err != nil {
 		return fmt.Errorf("introspect columns of %s: %w", t.Name, err)
@@ -161,7 +163,7 @@ func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table)
 		var nullable, extra string
 		var maxLen, prec, scale, dtp sql.NullInt64
 		if err := rows.Scan(&c.Name, &c.Ordinal, &def, &nullable, &c.DataType, &c.ColumnType, &maxLen, &prec, &scale,
-			&dtp, &charset, &coll, &extra, &c.Expression); err != nil {
+			&dtp, &charset, &coll, &extra, &c.Expression, &c.Comment); err != nil {
 			return err
 		}
 		c.Nullable = nullable == "YES"

@@ -19,7 +19,7 @@ func TestIntrospect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Exec(t, string(ddl), "CREATE TABLE defs (id INT NOT NULL PRIMARY KEY, s VARCHAR(5) DEFAULT 'x', n INT DEFAULT 7, ts TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP, nothing INT)")
+	e.Exec(t, string(ddl), "CREATE TABLE defs (id INT NOT NULL PRIMARY KEY, s VARCHAR(5) DEFAULT 'x', n INT DEFAULT 7, ts TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP, nothing INT, mail VARCHAR(9) COMMENT 'customer''s e-mail, ü')")
 	ctx := testenv.Context(t)
 	get := func(name string) *schema.Table {
 		tb, err := schema.Introspect(ctx, e.MySQL, e.Name, name)
@@ -100,6 +100,12 @@ func TestIntrospect(t *testing.T) {
 	}
 	if d := c(defs, "nothing").Default; d != nil && *d != "NULL" {
 		t.Errorf("default of nothing: %v", *d)
+	}
+	if cm := c(defs, "mail").Comment; cm != "customer's e-mail, ü" {
+		t.Errorf("comment of mail: %q", cm)
+	}
+	if cm := c(defs, "n").Comment; cm != "" {
+		t.Errorf("comment of n: %q", cm)
 	}
 
 	if _, err := schema.Introspect(ctx, e.MySQL, e.Name, "nosuch"); err == nil || !strings.Contains(err.Error(), "not found") {

@@ -19,16 +19,18 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"gopkg.in/yaml.v3"
+
+	"github.com/livemigrate/livemigrate/pii"
 )
 
 // Spec is a whole migration: one source, one target, the tables to move.
 type Spec struct {
-	Source   Source    `yaml:"source" json:"source"`
-	Target   Target    `yaml:"target" json:"target"`
-	Defaults Defaults  `yaml:"defaults" json:"defaults"`
-	Tables   []Table   `yaml:"tables" json:"tables"`
-	Throttle *Throttle `yaml:"throttle,omitempty" json:"throttle,omitempty"`
-	PII      *PII      `yaml:"pii,omitempty" json:"pii,omitempty"`
+	Source   Source      `yaml:"source" json:"source"`
+	Target   Target      `yaml:"target" json:"target"`
+	Defaults Defaults    `yaml:"defaults" json:"defaults"`
+	Tables   []Table     `yaml:"tables" json:"tables"`
+	Throttle *Throttle   `yaml:"throttle,omitempty" json:"throttle,omitempty"`
+	PII      *pii.Config `yaml:"pii,omitempty" json:"pii,omitempty"`
 }
 
 // Source is the MySQL server the rows come from.
@@ -109,9 +111,6 @@ type Chunking struct {
 // Throttle is reserved for source-load throttling; no keys are accepted yet.
 type Throttle struct{}
 
-// PII is reserved for column encryption; no keys are accepted yet.
-type PII struct{}
-
 // Error is a spec problem: bad input the operator must fix.
 type Error struct{ Msg string }
 
@@ -131,7 +130,7 @@ func Load(path string) (*Spec, error) {
 	return Parse(path, data)
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type spec\.(\w+)`)
+var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type (spec|pii)\.(\w+)`)
 
 // Parse decodes a spec strictly: unknown keys are errors naming their line.
 func Parse(name string, data []byte) (*Spec, error) {
@@ -144,7 +143,12 @@ func Parse(name string, data []byte) (*Spec, error) {
 		}
 		msg := err.Error()
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			return nil, errf("spec %s:%s: unknown key %q in %s; remove it or fix its spelling", name, m[1], m[2], strings.ToLower(m[3]))
+			where := strings.ToLower(m[4])
+			if m[3] == "pii" {
+				where = map[string]string{"config": "pii", "keyset": "pii.keyset",
+					"column": "a pii column (policy, reason, domain, value)"}[where]
+			}
+			return nil, errf("spec %s:%s: unknown key %q in %s; remove it or fix its spelling", name, m[1], m[2], where)
 		}
 		msg = strings.TrimPrefix(msg, "yaml: ")
 		msg = strings.ReplaceAll(msg, "\n", "; ")
@@ -230,6 +234,16 @@ func (s *Spec) validate() error {
 		for c, o := range t.Columns.Overrides {
 			if err := oneOf(fmt.Sprintf("table %q column %q on_invalid", t.Source, c), o.OnInvalid, "", "dead-letter", "null"); err != nil {
 				return err
+			}
+		}
+	}
+	if s.PII != nil {
+		if err := s.PII.Validate(); err != nil {
+			return err
+		}
+		for name := range s.PII.Tables {
+			if !seenDst[strings.ToLower(name)] {
+				return fmt.Errorf("pii.tables.%s: no entry in tables has this target (Spanner) name; policies are keyed by the Spanner table name", name)
 			}
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/livemigrate/livemigrate/pii"
 )
 
 const valid = `source:
@@ -19,6 +21,36 @@ tables:
       exclude: [secret]
       rename: {created_at: CreatedAt}
 `
+
+const piiSection = `pii:
+  keyset:
+    kms_key_uri: gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k
+    file: keys.json
+  tables:
+    Orders:
+      email: deterministic
+      phone: {policy: encrypt}
+      sku: {policy: none, reason: "public product code"}
+      note: {policy: redact, value: "[removed]"}
+`
+
+// TestParsePII: the pii section decodes into pii.Config, short and long
+// forms alike, and is validated with the rest of the spec.
+func TestParsePII(t *testing.T) {
+	s, err := Parse("x.yaml", []byte(valid+piiSection))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := s.PII.Tables["Orders"]
+	if s.PII.Keyset.File != "keys.json" || cols["email"].Policy != pii.PolicyDeterministic || cols["phone"].Policy != pii.PolicyEncrypt ||
+		cols["sku"].Reason != "public product code" || *cols["note"].Value != "[removed]" {
+		t.Fatalf("pii section: %+v", s.PII)
+	}
+	// A table's target name compares case-insensitively, as Spanner's do.
+	if _, err := Parse("x.yaml", []byte(valid+strings.Replace(piiSection, "    Orders:", "    orders:", 1))); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestParseValid(t *testing.T) {
 	s, err := Parse("x.yaml", []byte(valid))
@@ -51,6 +83,12 @@ func TestParseErrors(t *testing.T) {
 		{"bad zone", strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_env: SHOP_PW\n  time_zone: Mars/Olympus\n", 1), "not a known IANA zone"},
 		{"empty", "", "is empty"},
 		{"throttle not yet", valid + "throttle:\n  max_load: 1\n", `unknown key "max_load" in throttle`},
+		{"pii unknown key", valid + piiSection + "  keyz: 1\n", `x.yaml:22: unknown key "keyz" in pii;`},
+		{"pii unknown column key", strings.Replace(valid+piiSection, "policy: none,", "polcy: none,", 1), `x.yaml:20: unknown key "polcy" in a pii column (policy, reason, domain, value)`},
+		{"pii unknown keyset key", strings.Replace(valid+piiSection, "    file: keys.json", "    fille: keys.json", 1), `x.yaml:15: unknown key "fille" in pii.keyset`},
+		{"pii unknown policy", strings.Replace(valid+piiSection, "email: deterministic", "email: encrpyt", 1), `pii.tables.Orders.email: unknown policy "encrpyt"`},
+		{"pii none without reason", strings.Replace(valid+piiSection, `reason: "public product code"`, `reason: ""`, 1), "pii.tables.Orders.sku: policy none needs a reason"},
+		{"pii unknown table", strings.Replace(valid+piiSection, "    Orders:", "    orderz:", 1), "pii.tables.orderz: no entry in tables has this target (Spanner) name"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

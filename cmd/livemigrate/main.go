@@ -1,6 +1,7 @@
 // Command livemigrate copies a live MySQL database into Cloud Spanner.
 //
-// Subcommands: backfill (run the copy), plan (target DDL, apply it).
+// Subcommands: backfill (run the copy), plan (target DDL, apply it),
+// status, keys create|rotate|show (PII keysets), pii decrypt.
 // Beam's own flags (--runner, Dataflow's) are accepted by every subcommand
 // that runs a pipeline; --runner defaults to prism.
 package main
@@ -32,6 +33,10 @@ var commands = []command{
 	{"backfill", "copy every table of the spec into Spanner", true, backfillCmd},
 	{"plan", "show the Spanner DDL for the spec's tables (--ddl), create them (--apply), compare with an existing database (--delta)", false, planCmd},
 	{"status", "print a backfill job's per-table progress (--job ID) from the target's progress table", false, statusCmd},
+	{"keys create", "create a KMS-wrapped keyset file for the spec's pii policies (--keyset FILE --kms-key-uri URI)", false, keysCreateCmd},
+	{"keys rotate", "add a new primary key to a keyset file, keeping the old keys (--keyset FILE --kms-key-uri URI)", false, keysRotateCmd},
+	{"keys show", "list a keyset file's keys: id, status, type, primary (never key material)", false, keysShowCmd},
+	{"pii decrypt", "read rows by key from Spanner and print their protected columns in plaintext, to stdout only (--spec --table --key)", false, piiDecryptCmd},
 }
 
 func main() {
@@ -57,7 +62,7 @@ func isWorker(args []string) bool {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: livemigrate COMMAND [flags]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'livemigrate COMMAND --help' for a command's flags.")
 }
@@ -72,16 +77,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	// A command is one word (plan) or two (keys create).
 	var cmd *command
 	for i := range commands {
-		if commands[i].name == args[0] {
+		if commands[i].name == args[0] || (len(args) > 1 && commands[i].name == args[0]+" "+args[1]) {
 			cmd = &commands[i]
 		}
 	}
 	if cmd == nil {
+		var subs []string
+		for _, c := range commands {
+			if sub, ok := strings.CutPrefix(c.name, args[0]+" "); ok {
+				subs = append(subs, sub)
+			}
+		}
+		if len(subs) > 0 {
+			fmt.Fprintf(stderr, "livemigrate %s: needs a subcommand: %s; run 'livemigrate --help'\n", args[0], strings.Join(subs, ", "))
+			return 2
+		}
 		fmt.Fprintf(stderr, "livemigrate: unknown command %q; run 'livemigrate --help' for the list\n", args[0])
 		return 2
 	}
+	args = args[strings.Count(cmd.name, " "):]
 	fs := pflag.NewFlagSet("livemigrate "+cmd.name, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	exec := cmd.flags(fs)
