@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/pii"
 	"github.com/livemigrate/livemigrate/retry"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/spec"
@@ -44,6 +45,9 @@ type Job struct {
 	// side are ridden out.
 	SourceRetry retry.Policy `json:"source_retry"`
 	TargetRetry retry.Policy `json:"target_retry"`
+	// PII is the spec's pii section: policies per column and where the
+	// wrapped keyset is (names and URIs, never key material).
+	PII pii.Config `json:"pii"`
 }
 
 // Table is one table of a job: its plan and its resolved settings.
@@ -130,6 +134,9 @@ func Resolve(s *spec.Spec, tables []*schema.Table, o Overrides) (Job, error) {
 		return Job{}, errors.New("config: one introspected table per spec table is required")
 	}
 	j := Job{Source: s.Source, Database: s.Target.Database}
+	if s.PII != nil {
+		j.PII = *s.PII
+	}
 	maxConn, err := positive("source.max_connections", s.Source.MaxConnections, nil, DefaultMaxConnections, 0)
 	if err != nil {
 		return Job{}, err
@@ -161,6 +168,9 @@ func Resolve(s *spec.Spec, tables []*schema.Table, o Overrides) (Job, error) {
 		}
 		p, err := BuildPlan(st, s.Defaults, tables[i])
 		if err != nil {
+			return Job{}, err
+		}
+		if err := applyPII(p, s.PII); err != nil {
 			return Job{}, err
 		}
 		t := Table{Plan: *p}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/spanner"
+	"google.golang.org/grpc/codes"
 
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
@@ -29,11 +30,12 @@ import (
 // Querier (pool, gate, retry), the Spanner client and the PII protector.
 // It is safe for concurrent use by every DoFn instance of the process.
 type Engine struct {
-	Job     config.Job
-	Q       *source.Querier
-	Client  *spanner.Client
-	Gate    ratelimit.Gate
-	Protect pii.Protector
+	Job    config.Job
+	Q      *source.Querier
+	Client *spanner.Client
+	Gate   ratelimit.Gate
+	// Protect is the PII protector (nil: the job protects nothing).
+	Protect *pii.Protector
 	Loc     *time.Location
 	Log     *slog.Logger
 
@@ -51,7 +53,7 @@ var (
 // every DoFn of a job in a worker process shares one engine, so one gate
 // (one throttle controller) and one protector (one keyset read) serve
 // them all. Each Open must be paired with a Close.
-func Open(ctx context.Context, job config.Job) (*Engine, error) {
+func Open(ctx context.Context, job config.Job, opts ...Option) (*Engine, error) {
 	data, err := json.Marshal(job)
 	if err != nil {
 		return nil, fmt.Errorf("job configuration: %w", err)
@@ -76,7 +78,7 @@ func Open(ctx context.Context, job config.Job) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e, err := build(ctx, job, db, client)
+	e, err := build(ctx, job, db, client, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +89,27 @@ func Open(ctx context.Context, job config.Job) (*Engine, error) {
 
 // New builds an engine over given resources (tests, benchmarks). Close
 // releases what it built, not db or client.
-func New(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Client) (*Engine, error) {
-	return build(ctx, job, db, client)
+func New(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Client, opts ...Option) (*Engine, error) {
+	return build(ctx, job, db, client, opts...)
 }
 
-func build(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Client) (*Engine, error) {
+// Option adjusts how an engine is built.
+type Option func(*options)
+
+type options struct {
+	readFile pii.ReadFileFunc
+}
+
+// WithReadFile makes the engine read the PII keyset through f (a worker
+// reads gs:// paths through Beam's filesystems; the default reads local
+// files).
+func WithReadFile(f pii.ReadFileFunc) Option { return func(o *options) { o.readFile = f } }
+
+func build(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Client, opts ...Option) (*Engine, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	e := &Engine{Job: job, Client: client, Loc: job.Source.Location(), Log: slog.Default(), tables: map[string]*config.Table{}}
 	for i := range job.Tables {
 		e.tables[job.Tables[i].Plan.Source] = &job.Tables[i]
@@ -100,7 +118,7 @@ func build(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Clie
 	if err != nil {
 		return nil, err
 	}
-	prot, err := newProtector(ctx, job)
+	prot, err := NewProtector(ctx, job, o.readFile)
 	if err != nil {
 		return nil, err
 	}
@@ -116,9 +134,19 @@ func build(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Clie
 // configured, every query is admitted at once.
 func newGate(context.Context, config.Job) (ratelimit.Gate, error) { return ratelimit.Unlimited{}, nil }
 
-// newProtector builds the PII protector of job. Until column protection
-// is configured, no cell is rewritten.
-func newProtector(context.Context, config.Job) (pii.Protector, error) { return pii.None{}, nil }
+// NewProtector builds the PII protector of job: one keyset read (one KMS
+// call) per worker process; nil when the job protects nothing. It fails
+// closed: without the keys, no row is read.
+func NewProtector(ctx context.Context, job config.Job, readFile pii.ReadFileFunc) (*pii.Protector, error) {
+	if !job.PII.Enabled() {
+		return nil, nil
+	}
+	var opts []pii.Option
+	if readFile != nil {
+		opts = append(opts, pii.WithReadFile(readFile))
+	}
+	return pii.New(ctx, job.PII, job.PIITables(), opts...)
+}
 
 // Close releases the engine; the last Close of a shared engine frees its
 // statements and stops its gate.
@@ -178,6 +206,9 @@ func (e *Engine) Plan(ctx context.Context, table string) (PlanResult, error) {
 			res := PlanResult{Total: len(stored.Chunks), Done: len(stored.Done), Resumed: true}
 			for _, c := range stored.Chunks {
 				if !stored.Done[c.ID] {
+					if c, err = e.openBounds(p, c); err != nil {
+						return PlanResult{}, err
+					}
 					res.Chunks = append(res.Chunks, c)
 				}
 			}
@@ -190,11 +221,53 @@ func (e *Engine) Plan(ctx context.Context, table string) (PlanResult, error) {
 		return PlanResult{}, fmt.Errorf("plan %s: %w", table, err)
 	}
 	if e.Job.ID != "" {
-		if err := checkpoint.Save(ctx, e.Client, e.Job.ID, table, keyCols, chunks); err != nil {
+		stored := make([]chunking.Chunk, len(chunks))
+		for i, c := range chunks {
+			if stored[i], err = e.sealBounds(p, c); err != nil {
+				return PlanResult{}, err
+			}
+		}
+		if err := checkpoint.Save(ctx, e.Client, e.Job.ID, table, keyCols, stored); err != nil {
 			return PlanResult{}, fmt.Errorf("store plan of %s: %w", table, err)
 		}
 	}
 	return PlanResult{Chunks: chunks, Total: len(chunks), Elapsed: time.Since(t0)}, nil
+}
+
+// sealBounds encrypts a chunk's key bounds (deterministically) when the
+// table's key is protected, so the progress table never holds a protected
+// key in clear; openBounds reverses it on resume.
+func (e *Engine) sealBounds(p *schema.TablePlan, c chunking.Chunk) (chunking.Chunk, error) {
+	if !e.Protect.KeyProtected(p.Target) {
+		return c, nil
+	}
+	var err error
+	if c.Lower, err = e.Protect.SealBytes(p.Target, c.Lower); err != nil {
+		return c, err
+	}
+	c.Upper, err = e.Protect.SealBytes(p.Target, c.Upper)
+	return c, err
+}
+
+func (e *Engine) openBounds(p *schema.TablePlan, c chunking.Chunk) (chunking.Chunk, error) {
+	if !e.Protect.KeyProtected(p.Target) {
+		return c, nil
+	}
+	var err error
+	if c.Lower, err = e.Protect.OpenBytes(p.Target, c.Lower); err != nil {
+		return c, err
+	}
+	c.Upper, err = e.Protect.OpenBytes(p.Target, c.Upper)
+	return c, err
+}
+
+// PrintableKey renders a source key for dead letters and logs: as text,
+// or as its reversible token (pii:…) when the table's key is protected.
+func (e *Engine) PrintableKey(p *schema.TablePlan, k chunking.Key) (string, error) {
+	if e.Protect.KeyProtected(p.Target) {
+		return e.Protect.KeyToken(p.Target, k)
+	}
+	return chunking.FormatKey(k), nil
 }
 
 func keyColumnNames(p *schema.TablePlan) string {
@@ -249,9 +322,9 @@ func (e *Engine) copy(ctx context.Context, t *config.Table, c chunking.Chunk, de
 	w := &Writer{Client: e.Client, Plan: p, Limits: e.Job.Batch, Revalidate: &Revalidator{Q: e.Q, Plan: p}}
 	var st Stats
 	var err error
-	st.Read, err = e.read(ctx, t, c, &st, deadLetter, func(r Row) error { return w.Add(ctx, r) })
+	st.Read, err = e.read(ctx, t, c, &st, deadLetter, func(r Row) error { return e.scrub(p, w.Add(ctx, r)) })
 	if err == nil {
-		err = w.Flush(ctx)
+		err = e.scrub(p, w.Flush(ctx))
 	}
 	st.Write = w.Stats
 	return st, err
@@ -279,7 +352,11 @@ func (e *Engine) read(ctx context.Context, t *config.Table, c chunking.Chunk, st
 		if row.Bad != nil {
 			st.DeadLettered++
 			if dead != nil {
-				dead(DeadLetter{Table: p.Source, Key: chunking.FormatKey(row.Key), Column: row.BadColumn, Reason: row.Bad.Reason, Chunk: c.ID})
+				key, err := e.PrintableKey(p, row.Key)
+				if err != nil {
+					return err
+				}
+				dead(DeadLetter{Table: p.Source, Key: key, Column: row.BadColumn, Reason: row.Bad.Reason, Chunk: c.ID})
 			}
 			return nil
 		}
@@ -298,6 +375,33 @@ type DeadLetter struct {
 	Column string `json:"column"`
 	Reason string `json:"reason"`
 	Chunk  int    `json:"chunk"`
+}
+
+// scrub keeps Spanner's own words out of a write error when the table has
+// protected columns: Spanner quotes the values it could not store ("Could
+// not parse … as BYTES"), and a protected value must never reach a log.
+// The status code and the table stay; the description goes.
+func (e *Engine) scrub(p *schema.TablePlan, err error) error {
+	if err == nil || !e.protects(p) {
+		return err
+	}
+	switch spanner.ErrCode(err) {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange, codes.AlreadyExists:
+	default:
+		return err // codes whose messages carry no row values
+	}
+	return fmt.Errorf("write to %s failed with Spanner status %s (its message is withheld because the table has PII-protected columns; see the Spanner request logs)",
+		p.Target, spanner.ErrCode(err))
+}
+
+// protects says whether any column of p has a PII policy.
+func (e *Engine) protects(p *schema.TablePlan) bool {
+	for i := range p.Cols {
+		if p.Cols[i].Protection != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func oneLine(err error) string {

@@ -339,7 +339,7 @@ func (w *Writer) readData(ctx context.Context, txn keyReader, ks spanner.KeySet,
 		}
 		var v any
 		if version {
-			if v, err = schema.DecodeCell(row, len(w.keyCols), w.Plan.Cols[w.Plan.VersionColumn].Mapping.Kind); err != nil {
+			if v, err = schema.DecodeCell(row, len(w.keyCols), w.Plan.Cols[w.Plan.VersionColumn].Mapping.Stored()); err != nil {
 				return err
 			}
 		}

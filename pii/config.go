@@ -3,6 +3,7 @@ package pii
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -119,6 +120,10 @@ type Error struct{ Msg string }
 
 func (e *Error) Error() string { return e.Msg }
 
+// BadInput marks the error as the operator's to fix (exit 2): a bad pii
+// section, an unreadable keyset or a KMS key that does not unwrap it.
+func (e *Error) BadInput() bool { return true }
+
 func errf(format string, a ...any) error { return &Error{Msg: fmt.Sprintf(format, a...)} }
 
 var gcpKMSURI = regexp.MustCompile(`^gcp-kms://projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$`)
@@ -139,6 +144,18 @@ func (c *Config) NeedsKeys() bool {
 		}
 	}
 	return false
+}
+
+// ExpandEnv expands ${VAR} references in the keyset's URI and paths, as
+// the spec does for the source and the target (the local stack keeps the
+// development keyset under $LM_STACK_DIR).
+func (c *Config) ExpandEnv() {
+	if c == nil {
+		return
+	}
+	c.Keyset.KMSKeyURI = os.ExpandEnv(c.Keyset.KMSKeyURI)
+	c.Keyset.File = os.ExpandEnv(c.Keyset.File)
+	c.Keyset.InsecureCleartextFile = os.ExpandEnv(c.Keyset.InsecureCleartextFile)
 }
 
 // Validate checks the section on its own (table and column names are

@@ -112,6 +112,12 @@ func Normalize(v any) (out any, null bool, ok bool) {
 		return deref(x)
 	case *time.Time:
 		return deref(x)
+	case interface{ Rat() *big.Rat }:
+		// An exact decimal in text form (the converter's schema.Numeric):
+		// encoded as the number it is, like a *big.Rat from the live path.
+		if r := x.Rat(); r != nil {
+			return r, false, true
+		}
 	}
 	return nil, false, false
 }

@@ -18,7 +18,7 @@ import (
 func DecodeRow(row *spanner.Row, p *TablePlan) ([]any, error) {
 	out := make([]any, len(p.Cols))
 	for i := range p.Cols {
-		v, err := DecodeCell(row, i, p.Cols[i].Mapping.Kind)
+		v, err := DecodeCell(row, i, p.Cols[i].Mapping.Stored())
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", p.Cols[i].Target, err)
 		}
@@ -32,7 +32,7 @@ func DecodeRow(row *spanner.Row, p *TablePlan) ([]any, error) {
 func DecodeKey(row *spanner.Row, p *TablePlan) (spanner.Key, error) {
 	k := make(spanner.Key, len(p.Key))
 	for j, ki := range p.Key {
-		v, err := DecodeCell(row, j, p.Cols[ki].Mapping.Kind)
+		v, err := DecodeCell(row, j, p.Cols[ki].Mapping.Stored())
 		if err != nil {
 			return nil, err
 		}

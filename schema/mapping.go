@@ -65,6 +65,10 @@ type Mapping struct {
 	Select string `json:"select"`
 	// MaxLen is the character (STRING) or byte (BYTES) limit, 0 for MAX.
 	MaxLen int64 `json:"max_len,omitempty"`
+	// StoredKind, when set, is how Spanner holds the column's values when
+	// it differs from Kind: a PII policy turns a STRING into BYTES of
+	// ciphertext. DecodeRow reads stored values with it.
+	StoredKind Kind `json:"stored_kind,omitempty"`
 	// Members are a SET's members in definition order: the column is read
 	// as its bitmask (col+0), which, unlike its text form, tells the empty
 	// member apart from the empty set.
@@ -87,6 +91,14 @@ func (e *UnsupportedError) BadInput() bool { return true }
 
 func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("column %q (%s): %s", e.Column, e.Type, e.Why)
+}
+
+// Stored is the Kind the column's values have in Spanner.
+func (m *Mapping) Stored() Kind {
+	if m.StoredKind != 0 {
+		return m.StoredKind
+	}
+	return m.Kind
 }
 
 // Map decides the Spanner type and converter of one column.

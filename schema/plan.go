@@ -11,6 +11,10 @@ type ColumnPlan struct {
 	Options Options `json:"options"`
 	// NullOnInvalid writes NULL instead of dead-lettering a bad value.
 	NullOnInvalid bool `json:"null_on_invalid,omitempty"`
+	// Protection is the column's PII policy when one rewrites its values
+	// (encrypt, deterministic, hash, redact); Mapping.SpannerType is then
+	// the stored type.
+	Protection string `json:"protection,omitempty"`
 }
 
 // TablePlan is everything the data path needs to move one table. It is

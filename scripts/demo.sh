@@ -40,6 +40,12 @@ curl -fsS -X DELETE "$rest/v1/$LM_SPANNER_DATABASE" >/dev/null 2>&1 || true
 curl -fsS -X POST "$rest/v1/projects/$LM_SPANNER_PROJECT/instances/$LM_SPANNER_INSTANCE/databases" \
   -H 'Content-Type: application/json' -d '{"createStatement":"CREATE DATABASE `'"${LM_SPANNER_DATABASE##*/}"'`"}' >/dev/null
 
+# The demo spec protects personal columns; its keyset lives with the stack.
+if [ ! -f "$LM_STACK_DIR/demo-keyset.json" ]; then
+  echo "demo: creating a development keyset (keys in clear; production uses a KMS-wrapped one)" >&2
+  bin/livemigrate keys create --insecure-cleartext --keyset "$LM_STACK_DIR/demo-keyset.json" >/dev/null
+fi
+
 echo "demo: creating the Spanner tables" >&2
 bin/livemigrate plan --spec "$SPEC" --apply
 echo "demo: backfilling on Prism" >&2

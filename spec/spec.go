@@ -238,6 +238,7 @@ func (s *Spec) validate() error {
 		}
 	}
 	if s.PII != nil {
+		s.PII.ExpandEnv()
 		if err := s.PII.Validate(); err != nil {
 			return err
 		}

@@ -13,6 +13,9 @@ package transforms
 
 import (
 	"context"
+	"io"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 
 	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/copier"
@@ -26,11 +29,29 @@ type Base struct {
 	eng *copier.Engine
 }
 
-// Setup opens (or joins) this process's engine for the job.
+// Setup opens (or joins) this process's engine for the job. The PII
+// keyset is read through Beam's filesystems, so a gs:// path works on
+// Dataflow workers.
 func (b *Base) Setup(ctx context.Context) error {
 	var err error
-	b.eng, err = copier.Open(ctx, b.Job)
+	b.eng, err = copier.Open(ctx, b.Job, copier.WithReadFile(ReadFile))
 	return err
+}
+
+// ReadFile reads a whole file through Beam's filesystems (local paths,
+// gs://).
+func ReadFile(ctx context.Context, path string) ([]byte, error) {
+	fs, err := filesystem.New(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Close()
+	r, err := fs.OpenRead(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
 }
 
 // Teardown releases the engine.

@@ -87,6 +87,9 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			return err
 		}
 		defer j.DB.Close()
+		if err := j.CheckPII(ctx); err != nil {
+			return err
+		}
 		if err := checkpoint.Ensure(ctx, j.Spec.Target.Database); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/livewrite"
+	"github.com/livemigrate/livemigrate/pii"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/target"
 )
@@ -78,6 +79,9 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		}
 		for _, w := range d.Warnings {
 			fmt.Fprintf(os.Stderr, "warning: %s\n", w)
+		}
+		if err := printPIIAudit(ctx, os.Stderr, j); err != nil {
+			return err
 		}
 		if *apply {
 			var stmts []string
@@ -195,4 +199,27 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// printPIIAudit lists the columns that look personal or secret, with the
+// detector that fired and the spec's decision (or that there is none: the
+// backfill will refuse to start until there is).
+func printPIIAudit(ctx context.Context, w io.Writer, j *job.Job) error {
+	fs, err := j.AuditPII(ctx)
+	if err != nil {
+		return err
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	undecided := len(pii.Undecided(fs))
+	fmt.Fprintf(w, "pii: %d columns look personal or secret, %d without a policy (backfill refuses to start until each has one):\n", len(fs), undecided)
+	for _, f := range fs {
+		policy := string(f.Policy)
+		if policy == "" {
+			policy = "UNDECIDED"
+		}
+		fmt.Fprintf(w, "  %s.%s  %s  [%s]  %s\n", f.Table, f.Column, policy, f.Detector, f.Why)
+	}
+	return nil
 }

@@ -69,6 +69,7 @@ func Parse(name string, data []byte) (*pii.Config, error) {
 	if d.PII == nil {
 		return &pii.Config{}, nil
 	}
+	d.PII.ExpandEnv()
 	if err := d.PII.Validate(); err != nil {
 		return nil, &pii.Error{Msg: fmt.Sprintf("spec %s: %v", name, err)}
 	}
