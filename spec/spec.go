@@ -19,16 +19,19 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"gopkg.in/yaml.v3"
+
+	"github.com/livemigrate/livemigrate/ratelimit"
 )
 
 // Spec is a whole migration: one source, one target, the tables to move.
 type Spec struct {
-	Source   Source    `yaml:"source" json:"source"`
-	Target   Target    `yaml:"target" json:"target"`
-	Defaults Defaults  `yaml:"defaults" json:"defaults"`
-	Tables   []Table   `yaml:"tables" json:"tables"`
-	Throttle *Throttle `yaml:"throttle,omitempty" json:"throttle,omitempty"`
-	PII      *PII      `yaml:"pii,omitempty" json:"pii,omitempty"`
+	Source   Source   `yaml:"source" json:"source"`
+	Target   Target   `yaml:"target" json:"target"`
+	Defaults Defaults `yaml:"defaults" json:"defaults"`
+	Tables   []Table  `yaml:"tables" json:"tables"`
+	// Throttle is how fast the source may be read (package ratelimit).
+	Throttle *ratelimit.Config `yaml:"throttle,omitempty" json:"throttle,omitempty"`
+	PII      *PII              `yaml:"pii,omitempty" json:"pii,omitempty"`
 }
 
 // Source is the MySQL server the rows come from.
@@ -103,9 +106,6 @@ type Chunking struct {
 	PageRows   int   `yaml:"page_rows,omitempty" json:"page_rows,omitempty"`
 }
 
-// Throttle is reserved for source-load throttling; no keys are accepted yet.
-type Throttle struct{}
-
 // PII is reserved for column encryption; no keys are accepted yet.
 type PII struct{}
 
@@ -125,7 +125,17 @@ func Load(path string) (*Spec, error) {
 	return Parse(path, data)
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type spec\.(\w+)`)
+var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\w+)\.(\w+)`)
+
+// section names the spec section a Go type stands for in yaml's errors.
+func section(pkg, typ string) string {
+	if pkg == "ratelimit" {
+		if s, ok := ratelimit.YAMLSection(typ); ok {
+			return s
+		}
+	}
+	return strings.ToLower(typ)
+}
 
 // Parse decodes a spec strictly: unknown keys are errors naming their line.
 func Parse(name string, data []byte) (*Spec, error) {
@@ -138,7 +148,7 @@ func Parse(name string, data []byte) (*Spec, error) {
 		}
 		msg := err.Error()
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			return nil, errf("spec %s:%s: unknown key %q in %s; remove it or fix its spelling", name, m[1], m[2], strings.ToLower(m[3]))
+			return nil, errf("spec %s:%s: unknown key %q in %s; remove it or fix its spelling", name, m[1], m[2], section(m[3], m[4]))
 		}
 		msg = strings.TrimPrefix(msg, "yaml: ")
 		msg = strings.ReplaceAll(msg, "\n", "; ")
@@ -234,6 +244,11 @@ func (s *Spec) validate() error {
 		}
 		if t.Chunking == nil {
 			t.Chunking = s.Defaults.Chunking
+		}
+	}
+	if s.Throttle != nil {
+		if err := s.Throttle.Validate(); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -53,10 +53,10 @@ func (r *Reader) Read(ctx context.Context, c chunking.Chunk, fn func(raw []any, 
 	n := len(r.Plan.Cols)
 	page := make([][]any, 0, r.PageRows)
 	for {
-		if err := r.Gate.Wait(ctx, r.PageRows); err != nil {
+		release, err := r.Gate.Acquire(ctx, ratelimit.Page, r.PageRows)
+		if err != nil {
 			return st, err
 		}
-		var err error
 		for attempt := 0; ; attempt++ {
 			page, err = r.page(ctx, c, cursor, page[:0], n)
 			if err == nil || !Retryable(err) || attempt >= r.Retries || ctx.Err() != nil {
@@ -66,6 +66,7 @@ func (r *Reader) Read(ctx context.Context, c chunking.Chunk, fn func(raw []any, 
 			r.closeStmts()
 			time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
 		}
+		release(len(page))
 		if err != nil {
 			return st, fmt.Errorf("read %s: %w", c, err)
 		}
