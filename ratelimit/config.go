@@ -227,8 +227,9 @@ func (c Config) WithDefaults() Config {
 			n := float64(runtime.NumCPU())
 			th(&p.Max, &p.Critical, 70*n, 90*n)
 		} else {
+			derived := p.Critical == 0
 			th(&p.Max, &p.Critical, 70, 90)
-			if p.Critical > 100 && p.Max < 100 {
+			if derived && p.Critical > 100 && p.Max < 100 {
 				p.Critical = 100 // a share of all cores cannot exceed 100 %
 			}
 		}
