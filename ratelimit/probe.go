@@ -85,11 +85,12 @@ func buildProbes(ctx context.Context, cfg Config, env Env, pc *probeConn) ([]pro
 		case c.Prometheus != "":
 			p := newPromCPU(c.Prometheus, c.Max, c.Critical, cfg.SampleInterval.D(), cfg.ProbeTimeout.D())
 			ps = append(ps, p)
+			// The first scrape starts the rate window (and counts the vCPUs);
+			// an error now is reported by the first sample.
+			sctx, cancel := context.WithTimeout(ctx, cfg.ProbeTimeout.D())
+			p.read(sctx)
+			cancel()
 			if cfg.ThreadsRunning != nil && cfg.ThreadsRunning.PerVCPU && cfg.ThreadsRunning.VCPUs == 0 {
-				// The vCPU count comes with the first scrape.
-				sctx, cancel := context.WithTimeout(ctx, cfg.ProbeTimeout.D())
-				p.read(sctx)
-				cancel()
 				vcpus = p.cpus()
 				if vcpus == 0 {
 					return nil, fmt.Errorf("throttle.threads_running.per_vcpu: cannot count the source's vCPUs from %s; set threads_running.vcpus", redactURL(c.Prometheus))
