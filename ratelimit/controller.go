@@ -71,8 +71,14 @@ func (r reading) text(hysteresis float64) string {
 func fmtValue(v float64, unit string) string {
 	var s string
 	switch unit {
-	case "%", "ms":
+	case "%":
 		s = strconv.FormatFloat(v, 'f', 0, 64)
+	case "ms":
+		if v < 10 {
+			s = strconv.FormatFloat(v, 'f', 1, 64)
+		} else {
+			s = strconv.FormatFloat(v, 'f', 0, 64)
+		}
 	case "s":
 		s = strconv.FormatFloat(v, 'f', 1, 64)
 	default:
