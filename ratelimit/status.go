@@ -24,6 +24,8 @@ const (
 // queries) per second and 0 means "no limit" where Unlimited says so.
 type Status struct {
 	State State `json:"state"`
+	// Since is when the gate entered State.
+	Since time.Time `json:"since"`
 	// Reason is why the gate is throttled or paused, e.g. "cpu 83 % > 70 %",
 	// "threads_running 80 > 50", "cpu unreadable: …"; empty when running.
 	Reason string `json:"reason,omitempty"`

@@ -86,16 +86,17 @@ type Throttle struct {
 	regErr       string
 	regBlockedAt time.Time
 
-	state     State
-	reason    string
-	since     time.Time
-	throttled time.Duration
-	paused    time.Duration
-	waited    time.Duration
-	kinds     map[Kind]KindStats
-	winRows   int64
-	winStart  time.Time
-	lastRate  float64
+	state      State
+	stateSince time.Time // when state began
+	reason     string
+	since      time.Time // last accounting
+	throttled  time.Duration
+	paused     time.Duration
+	waited     time.Duration
+	kinds      map[Kind]KindStats
+	winRows    int64
+	winStart   time.Time
+	lastRate   float64
 }
 
 // New starts a Throttle for cfg (validated and filled with defaults here).
@@ -120,7 +121,7 @@ func New(ctx context.Context, cfg Config, env Env) (*Throttle, error) {
 	t := &Throttle{
 		cfg: cfg, env: env, clock: env.Clock, log: env.Logger, changed: make(chan struct{}),
 		rowsShare: inf, qShare: inf, connShare: -1, workers: 1,
-		state: Running, since: now, winStart: now, kinds: map[Kind]KindStats{}, logged: map[string]string{},
+		state: Running, stateSince: now, since: now, winStart: now, kinds: map[Kind]KindStats{}, logged: map[string]string{},
 		rowsLim: rate.NewLimiter(rate.Inf, 1), qLim: rate.NewLimiter(rate.Inf, 1),
 	}
 	if !cfg.Enabled() && env.testProbes == nil {
@@ -527,6 +528,7 @@ func (t *Throttle) updateState(now time.Time) {
 	}
 	t.since = now
 	if st != t.state {
+		t.stateSince = now
 		switch st {
 		case Paused:
 			t.log.Warn("throttle: paused", "reason", reason)
@@ -584,7 +586,7 @@ func (t *Throttle) Status() Status {
 		t.updateState(now)
 	}
 	s := Status{
-		State: t.state, Reason: t.reason, RowsPerSecond: t.rollWindow(now, false),
+		State: t.state, Since: t.stateSince, Reason: t.reason, RowsPerSecond: t.rollWindow(now, false),
 		ThrottledFor: t.throttled, PausedFor: t.paused, WaitedFor: t.waited,
 		Workers: t.workers, InFlight: t.inflight, At: now,
 		Kinds: make(map[Kind]KindStats, len(t.kinds)),
