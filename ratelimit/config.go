@@ -169,6 +169,10 @@ func (c Config) Enabled() bool {
 	return c.RowsPerSecond > 0 || c.QueriesPerSecond > 0 || c.MaxConnections > 0 || c.hasProbes()
 }
 
+// WorkerTTL is how long a worker counts as live after its last heartbeat
+// (5 heartbeats): pass it to checkpoint.Workers.
+func (c Config) WorkerTTL() time.Duration { return 5 * c.WithDefaults().Heartbeat.D() }
+
 func (c Config) hasProbes() bool {
 	return c.CPU != nil || c.ThreadsRunning != nil || c.ReplicaLag != nil || c.HistoryList != nil || c.Latency != nil || len(c.Custom) > 0
 }

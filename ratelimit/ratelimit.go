@@ -14,11 +14,12 @@
 //     database, package checkpoint): each worker heartbeats every second and
 //     takes budget ÷ live workers; the connection cap is split so the shares
 //     add up to exactly the cap (the first cap mod n workers in id order get
-//     one more). A worker that has just joined waits 1.5 heartbeats before it
+//     one more). A worker that has just joined waits two heartbeats before it
 //     uses its share, so every other worker has already shrunk its own; a
-//     worker whose heartbeat fails for two intervals stops admitting queries,
-//     because the others will soon stop counting it. Stale workers (no
-//     heartbeat for five intervals) stop counting.
+//     worker whose heartbeat fails for three intervals stops admitting
+//     queries, because the others will soon stop counting it. Stale workers
+//     (no heartbeat for five intervals) stop counting. Without a Registry
+//     the process is the only worker and takes the whole budget.
 //
 //  2. An adaptive rows/s limit per worker, set by a controller on its own
 //     goroutine that reads probes of the source's load every
@@ -57,8 +58,8 @@
 // treated as "over max" — the gate slows down — never as "no load".
 //
 // An empty Config (no budgets, no probes) gives a gate as cheap as
-// Unlimited: no goroutine, no registry, one atomic add per query for the
-// counters in Status. See Config for the keys and their defaults.
+// Unlimited: no goroutine, no registry, no waiting; only the counters in
+// Status. See Config for the keys and their defaults.
 package ratelimit
 
 import (

@@ -15,7 +15,7 @@ const (
 	Running   State = "running"   // admitting at the budget (or without limit)
 	Throttled State = "throttled" // the controller holds the rate below the budget
 	Paused    State = "paused"    // admitting nothing: a probe is critical, or the worker registry is unreachable
-	Joining   State = "joining"   // waiting for the other workers to make room for this one (1.5 heartbeats)
+	Joining   State = "joining"   // waiting for the other workers to make room for this one (2 heartbeats)
 	Failed    State = "failed"    // paused longer than hibernate_limit; Acquire returns a *HibernateError
 )
 

@@ -274,7 +274,7 @@ func (t *Throttle) wait(ctx context.Context, slot bool) error {
 }
 
 func (t *Throttle) joinDelay() time.Duration { return 2 * t.cfg.Heartbeat.D() }
-func (t *Throttle) ttl() time.Duration       { return 5 * t.cfg.Heartbeat.D() }
+func (t *Throttle) ttl() time.Duration       { return t.cfg.WorkerTTL() }
 func (t *Throttle) staleAfter() time.Duration {
 	return 3 * t.cfg.Heartbeat.D()
 }
