@@ -624,11 +624,19 @@ func TestWorkerProcess(t *testing.T) {
 		}
 		return func(n int) { inflight.Add(-1); rel(n) }, nil
 	})
-	pages, err := readPages(ctx, db, gate, "id, a, b, c", job.PageRows, job.Readers, time.Unix(0, job.StopAt))
+	// The status reported is taken 2s before the stop, while every worker
+	// still runs (at the end some have already left).
+	stopAt := time.Unix(0, job.StopAt)
+	stc := make(chan ratelimit.Status, 1)
+	go func() {
+		time.Sleep(time.Until(stopAt.Add(-2 * time.Second)))
+		stc <- th.Status()
+	}()
+	pages, err := readPages(ctx, db, gate, "id, a, b, c", job.PageRows, job.Readers, stopAt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := th.Status()
+	st := <-stc
 	th.Close()
 	t.Logf("peak %d in flight (share %d)", peak.Load(), st.Share.Connections)
 	b, _ := json.Marshal(workerOut{Pages: pages, Status: st})
