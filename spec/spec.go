@@ -21,16 +21,19 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/livemigrate/livemigrate/pii"
+	"github.com/livemigrate/livemigrate/ratelimit"
 )
 
 // Spec is a whole migration: one source, one target, the tables to move.
 type Spec struct {
-	Source   Source      `yaml:"source" json:"source"`
-	Target   Target      `yaml:"target" json:"target"`
-	Defaults Defaults    `yaml:"defaults" json:"defaults"`
-	Tables   []Table     `yaml:"tables" json:"tables"`
-	Throttle *Throttle   `yaml:"throttle,omitempty" json:"throttle,omitempty"`
-	PII      *pii.Config `yaml:"pii,omitempty" json:"pii,omitempty"`
+	Source   Source   `yaml:"source" json:"source"`
+	Target   Target   `yaml:"target" json:"target"`
+	Defaults Defaults `yaml:"defaults" json:"defaults"`
+	Tables   []Table  `yaml:"tables" json:"tables"`
+	// Throttle is how fast the source may be read (package ratelimit).
+	Throttle *ratelimit.Config `yaml:"throttle,omitempty" json:"throttle,omitempty"`
+	// PII is how personal columns are protected (package pii).
+	PII *pii.Config `yaml:"pii,omitempty" json:"pii,omitempty"`
 }
 
 // Source is the MySQL server the rows come from.
@@ -108,8 +111,6 @@ type Chunking struct {
 	PageRows   *int   `yaml:"page_rows,omitempty" json:"page_rows,omitempty"`
 }
 
-// Throttle is reserved for source-load throttling; no keys are accepted yet.
-type Throttle struct{}
 
 // Error is a spec problem: bad input the operator must fix.
 type Error struct{ Msg string }
@@ -130,7 +131,22 @@ func Load(path string) (*Spec, error) {
 	return Parse(path, data)
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type (spec|pii)\.(\w+)`)
+var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\w+)\.(\w+)`)
+
+// section names the spec section a Go type stands for in yaml's errors.
+func section(pkg, typ string) string {
+	switch pkg {
+	case "ratelimit":
+		if s, ok := ratelimit.YAMLSection(typ); ok {
+			return s
+		}
+	case "pii":
+		if s, ok := map[string]string{"Config": "pii", "Keyset": "pii.keyset", "Column": "a pii column (policy, reason, domain, value)"}[typ]; ok {
+			return s
+		}
+	}
+	return strings.ToLower(typ)
+}
 
 // Parse decodes a spec strictly: unknown keys are errors naming their line.
 func Parse(name string, data []byte) (*Spec, error) {
@@ -143,12 +159,7 @@ func Parse(name string, data []byte) (*Spec, error) {
 		}
 		msg := err.Error()
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			where := strings.ToLower(m[4])
-			if m[3] == "pii" {
-				where = map[string]string{"config": "pii", "keyset": "pii.keyset",
-					"column": "a pii column (policy, reason, domain, value)"}[where]
-			}
-			return nil, errf("spec %s:%s: unknown key %q in %s; remove it or fix its spelling", name, m[1], m[2], where)
+			return nil, errf("spec %s:%s: unknown key %q in %s; remove it or fix its spelling", name, m[1], m[2], section(m[3], m[4]))
 		}
 		msg = strings.TrimPrefix(msg, "yaml: ")
 		msg = strings.ReplaceAll(msg, "\n", "; ")
@@ -246,6 +257,11 @@ func (s *Spec) validate() error {
 			if !seenDst[strings.ToLower(name)] {
 				return fmt.Errorf("pii.tables.%s: no entry in tables has this target (Spanner) name; policies are keyed by the Spanner table name", name)
 			}
+		}
+	}
+	if s.Throttle != nil {
+		if err := s.Throttle.Validate(); err != nil {
+			return err
 		}
 	}
 	return nil

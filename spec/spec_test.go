@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/livemigrate/livemigrate/pii"
 )
@@ -82,13 +83,19 @@ func TestParseErrors(t *testing.T) {
 		{"include and exclude", strings.Replace(valid, "      exclude: [secret]\n", "      exclude: [secret]\n      include: [id]\n", 1), "cannot both be set"},
 		{"bad zone", strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_env: SHOP_PW\n  time_zone: Mars/Olympus\n", 1), "not a known IANA zone"},
 		{"empty", "", "is empty"},
-		{"throttle not yet", valid + "throttle:\n  max_load: 1\n", `unknown key "max_load" in throttle`},
 		{"pii unknown key", valid + piiSection + "  keyz: 1\n", `x.yaml:22: unknown key "keyz" in pii;`},
 		{"pii unknown column key", strings.Replace(valid+piiSection, "policy: none,", "polcy: none,", 1), `x.yaml:20: unknown key "polcy" in a pii column (policy, reason, domain, value)`},
 		{"pii unknown keyset key", strings.Replace(valid+piiSection, "    file: keys.json", "    fille: keys.json", 1), `x.yaml:15: unknown key "fille" in pii.keyset`},
 		{"pii unknown policy", strings.Replace(valid+piiSection, "email: deterministic", "email: encrpyt", 1), `pii.tables.Orders.email: unknown policy "encrpyt"`},
 		{"pii none without reason", strings.Replace(valid+piiSection, `reason: "public product code"`, `reason: ""`, 1), "pii.tables.Orders.sku: policy none needs a reason"},
 		{"pii unknown table", strings.Replace(valid+piiSection, "    Orders:", "    orderz:", 1), "pii.tables.orderz: no entry in tables has this target (Spanner) name"},
+		{"unknown throttle key", valid + "throttle:\n  max_load: 1\n", `x.yaml:13: unknown key "max_load" in throttle;`},
+		{"unknown cpu key", valid + "throttle:\n  cpu:\n    maxx: 3\n", `x.yaml:14: unknown key "maxx" in throttle.cpu;`},
+		{"unknown proc key", valid + "throttle:\n  cpu:\n    proc:\n      pidfile: x\n", `x.yaml:15: unknown key "pidfile" in throttle.cpu.proc;`},
+		{"unknown custom key", valid + "throttle:\n  custom:\n    - name: q\n      qurey: x\n", `x.yaml:15: unknown key "qurey" in throttle.custom;`},
+		{"throttle bad duration", valid + "throttle:\n  sample_interval: fast\n", `x.yaml: line 13: "fast" is not a duration; use e.g. 1s`},
+		{"throttle bad thresholds", valid + "throttle:\n  threads_running: {max: 30, critical: 20}\n", `x.yaml: throttle.threads_running.critical (20) must be above max (30)`},
+		{"throttle replica password", valid + "throttle:\n  replica_lag:\n    replicas: [\"u:hunter2@tcp(r:3306)/\"]\n", `throttle.replica_lag.replicas[0] contains a password`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -106,6 +113,33 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("error leaks the password: %q", err)
 			}
 		})
+	}
+}
+
+// TestParseThrottle: the throttle section decodes into ratelimit.Config.
+func TestParseThrottle(t *testing.T) {
+	s, err := Parse("x.yaml", []byte(valid+`throttle:
+  rows_per_second: 20000
+  max_connections: 12
+  sample_interval: 500ms
+  hibernate_limit: 2h
+  cpu: {prometheus: "http://db:9100/metrics", max: 60}
+  threads_running: {}
+  replica_lag: {replicas: ["migrator@tcp(replica1:3306)/"]}
+  custom:
+    - {name: queue_depth, query: "SELECT COUNT(*) FROM jobs", max: 1000}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.Throttle
+	if c == nil || c.RowsPerSecond != 20000 || c.MaxConnections != 12 || c.SampleInterval.D() != 500*time.Millisecond ||
+		c.HibernateLimit.D() != 2*time.Hour || c.CPU.Max != 60 || c.CPU.Prometheus != "http://db:9100/metrics" || c.ThreadsRunning == nil ||
+		c.ReplicaLag.Replicas[0] != "migrator@tcp(replica1:3306)/" || c.Custom[0].Name != "queue_depth" || c.Custom[0].Max != 1000 {
+		t.Fatalf("throttle %+v", c)
+	}
+	if d := c.WithDefaults(); d.ThreadsRunning.Max != 25 || d.CPU.Critical < 77.1 || d.CPU.Critical > 77.2 {
+		t.Fatalf("defaults %+v %+v", d.ThreadsRunning, d.CPU)
 	}
 }
 
