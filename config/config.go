@@ -17,6 +17,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/pii"
+	"github.com/livemigrate/livemigrate/ratelimit"
 	"github.com/livemigrate/livemigrate/retry"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/spec"
@@ -45,6 +46,9 @@ type Job struct {
 	// side are ridden out.
 	SourceRetry retry.Policy `json:"source_retry"`
 	TargetRetry retry.Policy `json:"target_retry"`
+	// Throttle is the spec's throttle section: how fast the source may be
+	// read (budgets, probes, pausing); empty: unlimited.
+	Throttle ratelimit.Config `json:"throttle"`
 	// PII is the spec's pii section: policies per column and where the
 	// wrapped keyset is (names and URIs, never key material).
 	PII pii.Config `json:"pii"`
@@ -136,6 +140,9 @@ func Resolve(s *spec.Spec, tables []*schema.Table, o Overrides) (Job, error) {
 	j := Job{Source: s.Source, Database: s.Target.Database}
 	if s.PII != nil {
 		j.PII = *s.PII
+	}
+	if s.Throttle != nil {
+		j.Throttle = *s.Throttle
 	}
 	maxConn, err := positive("source.max_connections", s.Source.MaxConnections, nil, DefaultMaxConnections, 0)
 	if err != nil {

@@ -42,6 +42,9 @@ type Engine struct {
 	tables map[string]*config.Table
 	key    string
 	refs   int
+
+	mu       sync.Mutex
+	reported [3]time.Duration // throttled, paused, waited: what ThrottleDelta returned so far
 }
 
 var (
@@ -114,7 +117,7 @@ func build(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Clie
 	for i := range job.Tables {
 		e.tables[job.Tables[i].Plan.Source] = &job.Tables[i]
 	}
-	gate, err := newGate(ctx, job)
+	gate, err := newGate(ctx, job, client)
 	if err != nil {
 		return nil, err
 	}
@@ -130,9 +133,74 @@ func build(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Clie
 	return e, nil
 }
 
-// newGate builds the source throttle of job. Until throttling is
-// configured, every query is admitted at once.
-func newGate(context.Context, config.Job) (ratelimit.Gate, error) { return ratelimit.Unlimited{}, nil }
+// newGate builds the source throttle of job: one per worker process, with
+// a small pool of its own for the SQL probes (never counted against the
+// copy's budget), sharing the job-wide budgets through the worker registry
+// in the target when the job has an id. Without a throttle section every
+// query is admitted at once.
+func newGate(ctx context.Context, job config.Job, client *spanner.Client) (ratelimit.Gate, error) {
+	if !job.Throttle.Enabled() {
+		return ratelimit.Unlimited{}, nil
+	}
+	probeSrc := job.Source
+	one := 2
+	probeSrc.MaxConnections = &one
+	probes, err := source.Open(ctx, probeSrc)
+	if err != nil {
+		return nil, err
+	}
+	env := ratelimit.Env{DB: probes, Job: job.ID, Logger: slog.Default(),
+		Connect: func(ctx context.Context, dsn string) (*sql.DB, error) {
+			replica := job.Source
+			replica.DSN, replica.MaxConnections = dsn, &one
+			return source.Open(ctx, replica)
+		}}
+	if job.ID != "" && client != nil {
+		env.Registry = checkpoint.NewWorkerRegistry(client)
+	}
+	t, err := ratelimit.New(ctx, job.Throttle, env)
+	if err != nil {
+		probes.Close()
+		return nil, err
+	}
+	return &closingGate{Throttle: t, probes: probes}, nil
+}
+
+// closingGate is the throttle plus the probe pool it owns.
+type closingGate struct {
+	*ratelimit.Throttle
+	probes *sql.DB
+}
+
+func (g *closingGate) Close() {
+	g.Throttle.Close()
+	g.probes.Close()
+}
+
+// ThrottleDelta returns how much longer this worker's gate has been
+// throttled and paused, and its callers have waited, since the previous
+// call: the increments DoFns add to Beam counters, so the job's totals
+// come back from any runner.
+func (e *Engine) ThrottleDelta() (throttled, paused, waited time.Duration) {
+	st, ok := e.ThrottleStatus()
+	if !ok {
+		return 0, 0, 0
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	throttled, paused, waited = st.ThrottledFor-e.reported[0], st.PausedFor-e.reported[1], st.WaitedFor-e.reported[2]
+	e.reported = [3]time.Duration{st.ThrottledFor, st.PausedFor, st.WaitedFor}
+	return throttled, paused, waited
+}
+
+// ThrottleStatus is this worker's throttle status (false when the job is
+// not throttled).
+func (e *Engine) ThrottleStatus() (ratelimit.Status, bool) {
+	if g, ok := e.Gate.(*closingGate); ok {
+		return g.Status(), true
+	}
+	return ratelimit.Status{}, false
+}
 
 // NewProtector builds the PII protector of job: one keyset read (one KMS
 // call) per worker process; nil when the job protects nothing. It fails
@@ -160,6 +228,9 @@ func (e *Engine) Close() {
 		delete(engines, e.key)
 	}
 	e.Q.Close()
+	if g, ok := e.Gate.(interface{ Close() }); ok {
+		g.Close()
+	}
 }
 
 // Table returns the job's table with the given source name.

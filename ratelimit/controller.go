@@ -134,8 +134,27 @@ func newController(c Config) *controller {
 // the budget (state "throttled").
 func (c *controller) limiting() bool { return !math.IsInf(c.rate, 1) }
 
+// fallbackRef is the reference rate while nothing is known: no budget,
+// and no rate observed yet (a probe over max from the very first sample).
+const fallbackRef = 1000.0
+
+// reference is the rate steps and floors are measured against: the
+// highest rate observed, or the budget share when that is higher, or
+// fallbackRef when neither is known — never 0, or a cut before the first
+// observed rate would leave the gate crawling at 1 row/s for good.
+func (c *controller) reference() float64 {
+	r := c.ref
+	if !math.IsInf(c.ceiling, 1) {
+		r = math.Max(r, c.ceiling)
+	}
+	if r <= 0 {
+		r = fallbackRef
+	}
+	return r
+}
+
 func (c *controller) floor() float64 {
-	return math.Max(1, math.Max(c.minRate, 0.01*c.ref))
+	return math.Max(1, math.Max(c.minRate, 0.01*c.reference()))
 }
 
 // step takes one round of readings at now, with observed rows/s over the
@@ -211,7 +230,7 @@ func (c *controller) cutTo(now time.Time, factor, observed float64) {
 		// Not limiting yet: start from what actually went through.
 		base = observed
 		if base <= 0 {
-			base = c.ref
+			base = c.reference()
 		}
 	}
 	base = math.Min(base, c.ceiling)
@@ -226,10 +245,10 @@ func (c *controller) raise() {
 	if !c.limiting() {
 		return
 	}
-	c.rate += c.increase * math.Max(c.ref, c.rate)
+	c.rate += c.increase * math.Max(c.reference(), c.rate)
 	top := c.ceiling
 	if math.IsInf(top, 1) {
-		top = c.ref
+		top = c.reference()
 	}
 	if c.rate >= top {
 		c.rate = math.Inf(1)

@@ -329,3 +329,33 @@ func TestFmtValue(t *testing.T) {
 		}
 	}
 }
+
+// TestControllerRecoversFromAColdCut: the source is critical from the very
+// first sample, before any rate was observed and before the budget share is
+// known. After the pause the rate must climb back in a bounded number of
+// samples, not crawl from 1 row/s by 5 % of nothing (a real run stayed at
+// 1 row/s for minutes with 500-row pages).
+func TestControllerRecoversFromAColdCut(t *testing.T) {
+	for _, ceiling := range []float64{math.Inf(1), 4000} {
+		c := testController()
+		c.ceiling = ceiling
+		rs := append(repeat(cpuAt(95), 3), repeat(cpuAt(10), 40)...)
+		snaps := drive(c, rs, 0)
+		if !snaps[2].paused {
+			t.Fatalf("ceiling %v: never paused: %+v", ceiling, snaps[:3])
+		}
+		if f := c.floor(); f < 10 {
+			t.Errorf("ceiling %v: floor %.1f rows/s after a cold cut; want a floor measured against a real reference", ceiling, f)
+		}
+		recovered := -1
+		for i, s := range snaps {
+			if i > 2 && math.IsInf(s.rate, 1) {
+				recovered = i
+				break
+			}
+		}
+		if recovered < 0 || recovered > 30 {
+			t.Errorf("ceiling %v: rate not back to unlimited within 28 samples of the load ending (at %d): last %+v", ceiling, recovered, snaps[len(snaps)-1])
+		}
+	}
+}

@@ -211,16 +211,9 @@ func (t *Throttle) Acquire(ctx context.Context, kind Kind, rows int) (func(rowsR
 		t.addWait(start)
 		return nil, err
 	}
-	t.mu.Lock()
-	delay := t.reserve(t.clock.Now(), rows)
-	t.mu.Unlock()
-	if delay > 0 {
-		select {
-		case <-ctx.Done():
-			t.addWait(start)
-			return nil, ctx.Err()
-		case <-t.clock.After(delay):
-		}
+	if err := t.waitBudget(ctx, rows); err != nil {
+		t.addWait(start)
+		return nil, err
 	}
 	// A pause may have begun while we waited for the budget.
 	if err := t.wait(ctx, true); err != nil {
@@ -234,6 +227,50 @@ func (t *Throttle) Acquire(ctx context.Context, kind Kind, rows int) (func(rowsR
 	t.kinds[kind] = k
 	t.mu.Unlock()
 	return t.releaser(kind, rows), nil
+}
+
+// waitBudget takes rows (and one query) from the budgets and waits until
+// they are due. A reservation's delay is fixed by the rate in force when it
+// was made, so when the allowed rate changes while we wait (the controller
+// ramps up again after a cut), the reservation is given back and made
+// anew at the new rate: a page reserved at the floor rate must not keep
+// waiting for minutes after the source has recovered.
+func (t *Throttle) waitBudget(ctx context.Context, rows int) error {
+	for {
+		t.mu.Lock()
+		now := t.clock.Now()
+		limits := [2]rate.Limit{t.rowsLim.Limit(), t.qLim.Limit()}
+		res := t.reserve(now, rows)
+		ch := t.changed
+		t.mu.Unlock()
+		if res.delay <= 0 {
+			return nil
+		}
+		due := t.clock.After(res.delay)
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				t.mu.Lock()
+				res.cancel(t, t.clock.Now())
+				t.mu.Unlock()
+				return ctx.Err()
+			case <-due:
+				return nil
+			case <-ch:
+				t.mu.Lock()
+				moved := t.rowsLim.Limit() != limits[0] || t.qLim.Limit() != limits[1]
+				if moved {
+					res.cancel(t, t.clock.Now())
+				}
+				ch = t.changed
+				t.mu.Unlock()
+				if moved {
+					break waiting
+				}
+			}
+		}
+	}
 }
 
 func (t *Throttle) addWait(start time.Time) {
@@ -309,22 +346,42 @@ func (t *Throttle) registryBlocked(now time.Time) bool {
 // reserve takes rows (less any credit) from the rows/s budget and one
 // query from the queries/s budget, and returns how long to wait. Called
 // with mu held.
-func (t *Throttle) reserve(now time.Time, rows int) time.Duration {
+func (t *Throttle) reserve(now time.Time, rows int) reservation {
+	var res reservation
 	n := float64(rows)
 	if t.credit > 0 {
-		use := math.Min(t.credit, n)
-		t.credit -= use
-		n -= use
+		res.credit = math.Min(t.credit, n)
+		t.credit -= res.credit
+		n -= res.credit
 	}
-	d := reserveN(t.rowsLim, now, int(math.Ceil(n)))
-	return max(d, reserveN(t.qLim, now, 1))
+	var d1, d2 time.Duration
+	d1, res.parts = reserveN(t.rowsLim, now, int(math.Ceil(n)), nil)
+	d2, res.parts = reserveN(t.qLim, now, 1, res.parts)
+	res.delay = max(d1, d2)
+	return res
+}
+
+// reservation is what one query took from the budgets.
+type reservation struct {
+	delay  time.Duration
+	credit float64
+	parts  []*rate.Reservation
+}
+
+// cancel gives a reservation back (with mu held).
+func (r reservation) cancel(t *Throttle, now time.Time) {
+	for _, p := range r.parts {
+		p.CancelAt(now)
+	}
+	t.credit += r.credit
 }
 
 // reserveN reserves n tokens in pieces no larger than the burst (the
-// limiter's rule) and returns the delay of the last, which is the longest.
-func reserveN(lim *rate.Limiter, now time.Time, n int) time.Duration {
+// limiter's rule), appending them to parts, and returns the delay of the
+// last, which is the longest.
+func reserveN(lim *rate.Limiter, now time.Time, n int, parts []*rate.Reservation) (time.Duration, []*rate.Reservation) {
 	if n <= 0 || lim.Limit() == rate.Inf {
-		return 0
+		return 0, parts
 	}
 	b := max(lim.Burst(), 1)
 	var d time.Duration
@@ -333,10 +390,11 @@ func reserveN(lim *rate.Limiter, now time.Time, n int) time.Duration {
 		r := lim.ReserveN(now, k)
 		if r.OK() {
 			d = r.DelayFrom(now)
+			parts = append(parts, r)
 		}
 		n -= k
 	}
-	return d
+	return d, parts
 }
 
 func (t *Throttle) releaser(kind Kind, rows int) func(int) {
@@ -358,7 +416,7 @@ func (t *Throttle) releaser(kind Kind, rows int) func(int) {
 		}
 		now := t.clock.Now()
 		if extra := n - rows; extra > 0 {
-			reserveN(t.rowsLim, now, extra) // a debt the next queries wait out
+			reserveN(t.rowsLim, now, extra, nil) // a debt the next queries wait out
 		} else if extra < 0 && t.rowsLim.Limit() != rate.Inf {
 			// Credit the rows not read to the next query, at most a second's worth.
 			t.credit = math.Min(t.credit-float64(extra), float64(t.rowsLim.Limit()))

@@ -433,3 +433,44 @@ func TestStatusJSONAndString(t *testing.T) {
 		t.Fatalf("sum %+v", sum)
 	}
 }
+
+// TestThrottleReReservesWhenTheRateRises: a query waiting on a reservation
+// made at a low rate is admitted soon after the rate rises, instead of
+// waiting out the delay the low rate gave it.
+func TestThrottleReReservesWhenTheRateRises(t *testing.T) {
+	th, err := New(context.Background(), Config{RowsPerSecond: 10}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer th.Close()
+	ctx := context.Background()
+	// Use the burst, then ask for 1,000 rows: at 10 rows/s that is ~100 s.
+	rel, err := th.Acquire(ctx, Page, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel(1)
+	done := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		rel, err := th.Acquire(ctx, Page, 1000)
+		if err == nil {
+			rel(1000)
+		}
+		done <- time.Since(start)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	th.mu.Lock()
+	th.rowsShare = 1e6
+	th.applyLimits(th.clock.Now())
+	th.notify()
+	th.mu.Unlock()
+	select {
+	case d := <-done:
+		if d > 2*time.Second {
+			t.Fatalf("admitted after %v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting query kept the delay of the old rate")
+	}
+}

@@ -34,6 +34,30 @@ const (
 	CReadRetries      = "read_retries"
 )
 
+// Throttle counters (namespace ThrottleNamespace): milliseconds the
+// workers' gates spent throttled and paused, and queries spent waiting.
+const (
+	ThrottleNamespace = "livemigrate.throttle"
+	CThrottledMillis  = "throttled_ms"
+	CPausedMillis     = "paused_ms"
+	CWaitedMillis     = "waited_ms"
+)
+
+// countThrottle adds this worker's new throttled, paused and waiting time
+// to the job's counters.
+func countThrottle(ctx context.Context, b *Base) {
+	throttled, paused, waited := b.eng.ThrottleDelta()
+	if throttled > 0 {
+		beam.NewCounter(ThrottleNamespace, CThrottledMillis).Inc(ctx, throttled.Milliseconds())
+	}
+	if paused > 0 {
+		beam.NewCounter(ThrottleNamespace, CPausedMillis).Inc(ctx, paused.Milliseconds())
+	}
+	if waited > 0 {
+		beam.NewCounter(ThrottleNamespace, CWaitedMillis).Inc(ctx, waited.Milliseconds())
+	}
+}
+
 // CopyChunkFn copies one chunk (copier.Engine.Copy) and emits how many rows
 // it dead-lettered. (The emitted count also gives this long-running stage
 // an output: Prism busy-waits on a stage without one.)
@@ -46,6 +70,7 @@ func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, emit
 	st, err := f.eng.Copy(ctx, c, func(ctx context.Context, c chunking.Chunk, dls []copier.DeadLetter) error {
 		return WriteDeadLetters(ctx, f.Job.DeadLetter, c, dls)
 	})
+	countThrottle(ctx, &f.Base)
 	ns := CounterNamespace + c.Table
 	beam.NewCounter(ns, CRowsRead).Inc(ctx, st.Read.Rows)
 	beam.NewCounter(ns, CBytesRead).Inc(ctx, st.Read.Bytes)

@@ -32,6 +32,7 @@ type PlanChunksFn struct {
 // ProcessElement plans one table.
 func (f *PlanChunksFn) ProcessElement(ctx context.Context, table string, emit func(chunking.Chunk)) error {
 	res, err := f.eng.Plan(ctx, table)
+	countThrottle(ctx, &f.Base)
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,16 @@ type Report struct {
 	Seconds    float64       `json:"seconds"`
 	Tables     []TableReport `json:"tables"`
 	DeadLetter string        `json:"dead_letter,omitempty"`
+	// Throttle is the time the source throttle held the job back (summed
+	// over workers); nil when the spec has no throttle section.
+	Throttle *ThrottleReport `json:"throttle,omitempty"`
+}
+
+// ThrottleReport sums the workers' throttle time.
+type ThrottleReport struct {
+	ThrottledSeconds float64 `json:"throttled_seconds"`
+	PausedSeconds    float64 `json:"paused_seconds"`
+	WaitedSeconds    float64 `json:"waited_seconds"`
 }
 
 func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
@@ -93,6 +103,11 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		if err := checkpoint.Ensure(ctx, j.Spec.Target.Database); err != nil {
 			return err
 		}
+		if j.Config.Throttle.Enabled() {
+			if err := checkpoint.EnsureWorkers(ctx, j.Spec.Target.Database); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
 		dl := *deadLetter
 		if dl == "" {
@@ -112,6 +127,11 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			return fmt.Errorf("pipeline failed: %s", rootCause(err))
 		}
 		counters := collectCounters(res)
+		if j.Config.Throttle.Enabled() {
+			th := throttleCounters(res)
+			rep.Throttle = &ThrottleReport{ThrottledSeconds: float64(th[transforms.CThrottledMillis]) / 1000,
+				PausedSeconds: float64(th[transforms.CPausedMillis]) / 1000, WaitedSeconds: float64(th[transforms.CWaitedMillis]) / 1000}
+		}
 		for _, p := range j.Plans() {
 			c := counters[p.Source]
 			tr := TableReport{Source: p.Source, Target: p.Target,
@@ -155,6 +175,20 @@ func runnerName() string {
 	return "prism"
 }
 
+// throttleCounters sums the throttle counters over workers.
+func throttleCounters(res beam.PipelineResult) map[string]int64 {
+	out := map[string]int64{}
+	if res == nil {
+		return out
+	}
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		if c.Key.Namespace == transforms.ThrottleNamespace {
+			out[c.Key.Name] += c.Result()
+		}
+	}
+	return out
+}
+
 // collectCounters sums committed counters per table namespace.
 func collectCounters(res beam.PipelineResult) map[string]map[string]int64 {
 	out := map[string]map[string]int64{}
@@ -194,6 +228,9 @@ func printReport(w *os.File, rep Report, counted bool) {
 	fmt.Fprintf(w, "backfill finished in %.1fs on %s", rep.Seconds, rep.Runner)
 	if rep.DeadLetter != "" {
 		fmt.Fprintf(w, "; dead letters: %s", rep.DeadLetter)
+	}
+	if t := rep.Throttle; t != nil {
+		fmt.Fprintf(w, "; source throttle: throttled %.1fs, paused %.1fs, queries waited %.1fs", t.ThrottledSeconds, t.PausedSeconds, t.WaitedSeconds)
 	}
 	fmt.Fprintln(w)
 }
