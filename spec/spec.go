@@ -111,7 +111,6 @@ type Chunking struct {
 	PageRows   *int   `yaml:"page_rows,omitempty" json:"page_rows,omitempty"`
 }
 
-
 // Error is a spec problem: bad input the operator must fix.
 type Error struct{ Msg string }
 
