@@ -143,32 +143,11 @@ func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
 		}
 		return s, nil
 	case KindSetArray:
-		var mask uint64
-		switch x := v.(type) {
-		case int64:
-			mask = uint64(x)
-		case uint64:
-			mask = x
-		case []byte:
-			u, err := strconv.ParseUint(string(x), 10, 64)
-			if err != nil {
-				return nil, bad("SET bitmask is not a number")
-			}
-			mask = u
-		default:
+		b, ok := v.([]byte)
+		if !ok {
 			return nil, unexpected(m, v)
 		}
-		out := []string{}
-		for i, name := range m.Members {
-			if mask&(1<<uint(i)) != 0 {
-				out = append(out, name)
-				mask &^= 1 << uint(i)
-			}
-		}
-		if mask != 0 {
-			return nil, bad("SET bitmask has bits beyond the column's %d members", len(m.Members))
-		}
-		return out, nil
+		return m.setMembers(b)
 	case KindJSON:
 		if b, ok := v.([]byte); ok {
 			if len(b) > MaxCellBytes {
@@ -210,6 +189,54 @@ func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
 		}
 	}
 	return nil, unexpected(m, v)
+}
+
+// setMembers decodes a SET read as "bitmask,text" (SetSelect) into its
+// members in definition order, each with MySQL's exact text. Members never
+// contain commas, so the text's non-empty parts are the non-empty members
+// selected, in order; the bitmask says whether the empty member is there
+// too (MySQL's text cannot: a lone empty member reads as the empty set).
+func (m *Mapping) setMembers(b []byte) (any, *BadValue) {
+	maskText, text, ok := bytes.Cut(b, []byte(","))
+	if !ok {
+		return nil, bad("SET value is not in bitmask,text form")
+	}
+	mask, err := strconv.ParseUint(string(maskText), 10, 64)
+	if err != nil {
+		return nil, bad("SET bitmask is not a number")
+	}
+	if !utf8.Valid(text) {
+		return nil, bad("invalid UTF-8 in SET value")
+	}
+	if len(m.Members) < 64 && mask>>uint(len(m.Members)) != 0 {
+		return nil, bad("SET bitmask has bits beyond the column's %d members", len(m.Members))
+	}
+	var parts []string
+	for _, p := range strings.Split(string(text), ",") {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	out := []string{}
+	next := 0
+	for i := 0; i < 64 && mask>>uint(i) != 0; i++ {
+		if mask&(1<<uint(i)) == 0 {
+			continue
+		}
+		if i < len(m.Members) && m.Members[i] == "" {
+			out = append(out, "")
+			continue
+		}
+		if next >= len(parts) {
+			return nil, bad("SET text has fewer members than its bitmask")
+		}
+		out = append(out, parts[next])
+		next++
+	}
+	if next != len(parts) {
+		return nil, bad("SET text has more members than its bitmask")
+	}
+	return out, nil
 }
 
 func unexpected(m *Mapping, v any) *BadValue {

@@ -18,10 +18,13 @@ import (
 
 // Column is one MySQL column as information_schema describes it.
 type Column struct {
-	Name       string `json:"name"`
-	Ordinal    int    `json:"ordinal"`
-	DataType   string `json:"data_type"`   // lower case: bigint, varchar, ...
-	ColumnType string `json:"column_type"` // full: bigint(20) unsigned, enum('a','b')
+	Name     string `json:"name"`
+	Ordinal  int    `json:"ordinal"`
+	DataType string `json:"data_type"` // lower case: bigint, varchar, ...
+	// ColumnType is MySQL's full type text exactly as information_schema
+	// shows it — bigint(20) unsigned, enum('Red','Dark Blue') — never
+	// case-folded: ENUM and SET members keep their case and bytes.
+	ColumnType string `json:"column_type"`
 	Nullable   bool   `json:"nullable"`
 	// CharMaxLen is the declared length in characters (strings) or bytes.
 	CharMaxLen        int64   `json:"char_max_len,omitempty"`
@@ -145,7 +148,7 @@ func Introspect(ctx context.Context, db *sql.DB, dbName, table string) (*Table, 
 
 func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table) error {
 	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT, IS_NULLABLE,
-		LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE,
+		LOWER(DATA_TYPE), COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE,
 		DATETIME_PRECISION, CHARACTER_SET_NAME, COLLATION_NAME, LOWER(EXTRA), COALESCE(GENERATION_EXPRESSION, '')
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, dbName, t.Name)
 	if err != nil {
@@ -168,7 +171,8 @@ func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table)
 		}
 		c.CharMaxLen, c.Precision, c.Scale, c.DatetimePrecision = maxLen.Int64, int(prec.Int64), int(scale.Int64), int(dtp.Int64)
 		c.Charset, c.Collation = charset.String, coll.String
-		c.Unsigned = strings.Contains(c.ColumnType, "unsigned")
+		// The type keywords only: an ENUM member named 'unsigned' is not a flag.
+		c.Unsigned = c.DataType != "enum" && c.DataType != "set" && strings.Contains(strings.ToLower(c.ColumnType), "unsigned")
 		c.AutoIncrement = strings.Contains(extra, "auto_increment")
 		c.Generated = strings.Contains(extra, "generated") || strings.Contains(extra, "virtual") || strings.Contains(extra, "persistent") || strings.Contains(extra, "stored")
 		if c.DataType == "json" {
