@@ -52,7 +52,17 @@ type Index struct {
 	Nullable bool `json:"nullable,omitempty"`
 	// Prefix is true when an index uses a column prefix (not usable as a key).
 	Prefix bool `json:"prefix,omitempty"`
+	// Type is MySQL's INDEX_TYPE: BTREE, HASH, FULLTEXT or SPATIAL.
+	Type string `json:"type,omitempty"`
+	// Desc marks the key parts MySQL sorts descending (nil: all ascending).
+	Desc []bool `json:"desc,omitempty"`
 }
+
+// Fulltext and Spatial report MySQL's special index kinds.
+func (ix Index) Fulltext() bool { return strings.EqualFold(ix.Type, "FULLTEXT") }
+
+// Spatial reports a SPATIAL index.
+func (ix Index) Spatial() bool { return strings.EqualFold(ix.Type, "SPATIAL") }
 
 // ForeignKey is a MySQL foreign key.
 type ForeignKey struct {
@@ -87,10 +97,18 @@ func (t *Table) Column(name string) (*Column, bool) {
 	return nil, false
 }
 
-// NotFoundError says a table does not exist in the source.
-type NotFoundError struct{ DB, Table string }
+// NotFoundError says a table does not exist in the source as a base
+// table; Type is what the name is instead ("VIEW", "SYSTEM VIEW", ...),
+// empty when nothing has that name.
+type NotFoundError struct{ DB, Table, Type string }
 
 func (e *NotFoundError) Error() string {
+	if strings.Contains(e.Type, "VIEW") {
+		return fmt.Sprintf("table %q in MySQL database %q is a view, not a base table: livemigrate copies base tables; list the tables the view reads from in the spec instead (`plan` lists views under \"not migrated\")", e.Table, e.DB)
+	}
+	if e.Type != "" {
+		return fmt.Sprintf("table %q in MySQL database %q is a %s, not a base table; remove it from the spec", e.Table, e.DB, strings.ToLower(e.Type))
+	}
 	return fmt.Sprintf("table %q not found in MySQL database %q; check the spec's tables[].source", e.Table, e.DB)
 }
 
@@ -121,7 +139,10 @@ func Introspect(ctx context.Context, db *sql.DB, dbName, table string) (*Table, 
 		FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'`,
 		dbName, table).Scan(&t.Name, &t.EstimatedRows, &t.AvgRowLength, &autoInc)
 	if err == sql.ErrNoRows {
-		return nil, &NotFoundError{DB: dbName, Table: table}
+		nf := &NotFoundError{DB: dbName, Table: table}
+		db.QueryRowContext(ctx, `SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+			dbName, table).Scan(&nf.Type)
+		return nil, nf
 	}
 	if err != nil {
 		return nil, fmt.Errorf("introspect %s: %w", table, err)
@@ -184,7 +205,8 @@ func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table)
 }
 
 func introspectIndexes(ctx context.Context, db *sql.DB, dbName string, t *Table) error {
-	rows, err := db.QueryContext(ctx, `SELECT INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, NULLABLE
+	rows, err := db.QueryContext(ctx, `SELECT INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, NULLABLE,
+		COALESCE(INDEX_TYPE, ''), COALESCE(COLLATION, 'A')
 		FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
 		ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, dbName, t.Name)
 	if err != nil {
@@ -194,19 +216,25 @@ func introspectIndexes(ctx context.Context, db *sql.DB, dbName string, t *Table)
 	byName := map[string]*Index{}
 	var order []string
 	for rows.Next() {
-		var name, col, nullable string
+		var name, col, nullable, typ, coll string
 		var nonUnique, seq int
 		var subPart sql.NullInt64
-		if err := rows.Scan(&name, &nonUnique, &seq, &col, &subPart, &nullable); err != nil {
+		if err := rows.Scan(&name, &nonUnique, &seq, &col, &subPart, &nullable, &typ, &coll); err != nil {
 			return err
 		}
 		ix, ok := byName[name]
 		if !ok {
-			ix = &Index{Name: name, Unique: nonUnique == 0}
+			ix = &Index{Name: name, Unique: nonUnique == 0, Type: strings.ToUpper(typ)}
 			byName[name] = ix
 			order = append(order, name)
 		}
 		ix.Columns = append(ix.Columns, col)
+		if coll == "D" {
+			for len(ix.Desc) < len(ix.Columns)-1 {
+				ix.Desc = append(ix.Desc, false)
+			}
+			ix.Desc = append(ix.Desc, true)
+		}
 		if nullable == "YES" {
 			ix.Nullable = true
 		}
@@ -218,6 +246,11 @@ func introspectIndexes(ctx context.Context, db *sql.DB, dbName string, t *Table)
 		return err
 	}
 	for _, n := range order {
+		if ix := byName[n]; ix.Desc != nil {
+			for len(ix.Desc) < len(ix.Columns) {
+				ix.Desc = append(ix.Desc, false)
+			}
+		}
 		if n == "PRIMARY" {
 			t.PrimaryKey = byName[n].Columns
 			continue

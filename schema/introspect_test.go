@@ -29,7 +29,7 @@ func TestIntrospect(t *testing.T) {
 		return tb
 	}
 	zoo := get("typezoo")
-	if !reflect.DeepEqual(zoo.PrimaryKey, []string{"id"}) || len(zoo.Columns) != 49 {
+	if !reflect.DeepEqual(zoo.PrimaryKey, []string{"id"}) || len(zoo.Columns) != 51 {
 		t.Fatalf("typezoo: pk %v, %d columns", zoo.PrimaryKey, len(zoo.Columns))
 	}
 	c := func(tb *schema.Table, n string) *schema.Column {

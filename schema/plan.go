@@ -31,6 +31,13 @@ type TablePlan struct {
 	VersionColumn int    `json:"version_column"` // index into Cols, -1 when none
 	WriteMode     string `json:"write_mode"`
 	Table         Table  `json:"table"` // the introspected source definition
+	// Schema are the spec's target-schema choices (FULLTEXT, large index
+	// keys, interleave_in, acknowledged warnings).
+	Schema SchemaOptions `json:"schema"`
+	// Interleave, when set, makes the table INTERLEAVE IN PARENT: from
+	// ResolveInterleave for the DDL, from the target's schema for the
+	// backfill (which then copies the parent first).
+	Interleave *Interleave `json:"interleave,omitempty"`
 }
 
 // KeyColumns are the key's column plans in key order.
@@ -142,7 +149,7 @@ func BuildPlan(st spec.Table, d spec.Defaults, t *Table) (*TablePlan, error) {
 			return nil, fmt.Errorf("table %q: version_column %q is not a selected column", t.Name, st.VersionColumn)
 		}
 	}
-	return p, nil
+	return p, p.finish(st, d)
 }
 
 func selected(c spec.Columns, name string) bool {
