@@ -434,11 +434,11 @@ func TargetSchema(plans []TablePlan, o DDLOptions) ([]TableTarget, []Warning) {
 		tt, w := p.targetIndexes(o, taken)
 		warn = append(warn, w...)
 		for _, fk := range p.Table.ForeignKeys {
-			if p.Interleave != nil && p.Interleave.ForeignKey == fk.Name {
-				continue // the interleave enforces it
-			}
 			t, w := p.foreignKey(fk, byName, fkNames)
 			warn = append(warn, w...)
+			if p.Interleave != nil && p.Interleave.ForeignKey == fk.Name {
+				continue // the interleave enforces it (its ON UPDATE warning stands)
+			}
 			if t != nil {
 				tt.FKs = append(tt.FKs, *t)
 			}
