@@ -16,6 +16,8 @@
 package pipelines
 
 import (
+	"fmt"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
@@ -45,24 +47,61 @@ type Backfill struct {
 	DeadLetter string
 }
 
-// Build adds the backfill to a fresh pipeline.
+// Build adds the backfill to a fresh pipeline. Tables are copied in
+// levels (schema.Levels): tables interleaved in a parent are planned only
+// once the previous level's copy is complete — the planner's input waits on
+// a side input of that copy's output — because Spanner refuses a child row
+// whose parent row is not there yet. Without interleaving there is one
+// level and the pipeline is plan → shuffle → copy.
 func (b Backfill) Build() *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
-	names := make([]string, len(b.Tables))
-	for i, t := range b.Tables {
-		names[i] = t.Source
+	levels := schema.Levels(b.Tables)
+	var prev beam.PCollection
+	var deads []beam.PCollection
+	for i, names := range levels {
+		ls := s
+		if len(levels) > 1 {
+			ls = s.Scope(fmt.Sprintf("level-%d", i))
+		}
+		tables := beam.CreateList(ls.Scope("tables"), names)
+		if i > 0 {
+			tables = beam.ParDo(ls.Scope("after-parents"), &transforms.AfterFn{}, tables, beam.SideInput{Input: prev})
+		}
+		if len(names) > 1 {
+			tables = beam.Reshuffle(ls.Scope("spread-tables"), tables)
+		}
+		chunks := beam.ParDo(ls.Scope("plan"), &transforms.PlanChunksFn{Source: b.Source, Tables: b.Tables, Chunking: b.Chunking,
+			PerTable: b.PerTable, Database: b.Database, JobID: b.JobID}, tables)
+		chunks = beam.Reshuffle(ls.Scope("spread"), chunks)
+		copyFn := transforms.CopyChunkFn{
+			Source: b.Source, Database: b.Database, Tables: b.Tables, PageRows: b.PageRows, Batch: b.Batch, JobID: b.JobID,
+			DeadLetterDir: b.DeadLetter,
+		}
+		var dead beam.PCollection
+		if interleaved(b.Tables, names) {
+			dead = beam.ParDo(ls.Scope("copy"), &transforms.CopyInterleavedFn{Copy: copyFn}, chunks)
+		} else {
+			dead = beam.ParDo(ls.Scope("copy"), &copyFn, chunks)
+		}
+		deads = append(deads, dead)
+		prev = dead
 	}
-	tables := beam.CreateList(s.Scope("tables"), names)
-	if len(names) > 1 {
-		tables = beam.Reshuffle(s.Scope("spread-tables"), tables)
+	all := deads[0]
+	if len(deads) > 1 {
+		all = beam.Flatten(s.Scope("all-levels"), deads...)
 	}
-	chunks := beam.ParDo(s.Scope("plan"), &transforms.PlanChunksFn{Source: b.Source, Tables: b.Tables, Chunking: b.Chunking,
-		PerTable: b.PerTable, Database: b.Database, JobID: b.JobID}, tables)
-	chunks = beam.Reshuffle(s.Scope("spread"), chunks)
-	dead := beam.ParDo(s.Scope("copy"), &transforms.CopyChunkFn{
-		Source: b.Source, Database: b.Database, Tables: b.Tables, PageRows: b.PageRows, Batch: b.Batch, JobID: b.JobID,
-		DeadLetterDir: b.DeadLetter,
-	}, chunks)
-	stats.Sum(s.Scope("dead-lettered"), dead)
+	stats.Sum(s.Scope("dead-lettered"), all)
 	return p
+}
+
+// interleaved reports whether any of the named tables is interleaved.
+func interleaved(plans []schema.TablePlan, names []string) bool {
+	for _, p := range plans {
+		for _, n := range names {
+			if p.Source == n && p.Interleave != nil {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -16,6 +16,9 @@ type Interleave struct {
 	// ForeignKey is the MySQL foreign key the interleave stands for (it is
 	// not created separately).
 	ForeignKey string `json:"foreign_key,omitempty"`
+	// ParentKeyLen is how many leading key columns of the table are the
+	// parent's key (same names and types, as Spanner requires).
+	ParentKeyLen int `json:"parent_key_len"`
 }
 
 // Rename is a spec column rename an interleave needs.
@@ -69,7 +72,7 @@ func InterleaveCandidates(plans []TablePlan) []InterleaveCandidate {
 // what stops it.
 func interleavable(c, p *TablePlan, fk ForeignKey) (InterleaveCandidate, string) {
 	cand := InterleaveCandidate{Child: c.Source, Parent: p.Source,
-		Interleave: Interleave{Parent: p.Source, ParentTarget: p.Target, OnDelete: "NO ACTION", ForeignKey: fk.Name}}
+		Interleave: Interleave{Parent: p.Source, ParentTarget: p.Target, OnDelete: "NO ACTION", ForeignKey: fk.Name, ParentKeyLen: len(p.Key)}}
 	if strings.EqualFold(fk.OnDelete, "CASCADE") {
 		cand.Interleave.OnDelete = "CASCADE"
 	}
@@ -222,6 +225,38 @@ func interleaveWarnings(plans []TablePlan) []Warning {
 		out = append(out, newWarning(WInterleaveCandidate, c.Child, "", "", detail))
 	}
 	return out
+}
+
+// InterleaveFromTarget sets each plan's Interleave from the existing
+// Spanner schema, which is what decides whether Spanner refuses a child row
+// without its parent: the backfill then copies planned parents first and
+// checks that a child row's parent row exists before writing it. A parent
+// outside the spec keeps Parent empty (no ordering, the check still runs).
+func InterleaveFromTarget(plans []TablePlan, existing []SpannerTable) {
+	byTarget := map[string]*SpannerTable{}
+	for i := range existing {
+		byTarget[strings.ToLower(existing[i].Name)] = &existing[i]
+	}
+	for i := range plans {
+		p := &plans[i]
+		p.Interleave = nil
+		st, ok := byTarget[strings.ToLower(p.Target)]
+		if !ok || st.Parent == "" {
+			continue
+		}
+		il := &Interleave{ParentTarget: st.Parent, OnDelete: st.OnDelete}
+		if parent, ok := byTarget[strings.ToLower(st.Parent)]; ok {
+			il.ParentKeyLen = len(parent.PrimaryKey)
+		}
+		for j := range plans {
+			if strings.EqualFold(plans[j].Target, st.Parent) {
+				il.Parent = plans[j].Source
+			}
+		}
+		if il.ParentKeyLen > 0 && il.ParentKeyLen <= len(p.Key) {
+			p.Interleave = il
+		}
+	}
 }
 
 // Levels orders the plans' source tables for the backfill: level 0 holds

@@ -18,6 +18,7 @@ import (
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/pipelines"
+	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/target"
 	"github.com/livemigrate/livemigrate/transforms"
 )
@@ -90,6 +91,9 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		if err := checkpoint.Ensure(ctx, j.Spec.Target.Database); err != nil {
 			return err
 		}
+		if err := targetInterleave(ctx, j); err != nil {
+			return err
+		}
 		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
 		chunkOpts, perTable := chunkOptions(j.Spec, *chunkRows, *chunkBytes)
 		dl := *deadLetter
@@ -153,6 +157,22 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// targetInterleave reads which target tables are interleaved in which:
+// the pipeline copies parents before children and checks a child row's
+// parent before writing it (Spanner refuses an orphan).
+func targetInterleave(ctx context.Context, j *job.Job) error {
+	c, err := target.Client(ctx, j.Spec.Target.Database)
+	if err != nil {
+		return err
+	}
+	existing, err := schema.ReadSpanner(ctx, c)
+	if err != nil {
+		return err
+	}
+	schema.InterleaveFromTarget(j.Plans, existing)
+	return nil
 }
 
 func runnerName() string {
