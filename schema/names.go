@@ -56,6 +56,10 @@ func NameProblem(s string) string {
 
 func isASCIILetter(r rune) bool { return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') }
 
+// translit spells letters that have no decomposition in ASCII.
+var translit = strings.NewReplacer("ß", "ss", "ẞ", "SS", "æ", "ae", "Æ", "AE", "ø", "o", "Ø", "O", "œ", "oe", "Œ", "OE",
+	"ł", "l", "Ł", "L", "đ", "d", "Đ", "D", "þ", "th", "Þ", "Th", "ð", "d", "Ð", "D")
+
 // SuggestName turns s into a valid Spanner name close to it: accents
 // dropped, every other character outside [A-Za-z0-9_] an underscore, a
 // letter prefix where it does not start with one, a reserved keyword
@@ -66,7 +70,7 @@ func SuggestName(s string, max int) string {
 		max = MaxNameLen
 	}
 	var b strings.Builder
-	for _, r := range unorm.NFD.String(s) {
+	for _, r := range unorm.NFD.String(translit.Replace(s)) {
 		switch {
 		case unicode.Is(unicode.Mn, r):
 			// a combining accent: é → e
