@@ -431,6 +431,7 @@ func TargetSchema(plans []TablePlan, o DDLOptions) ([]TableTarget, []Warning) {
 	var warn []Warning
 	for _, p := range fkOrder(plans, byName) {
 		warn = append(warn, p.Hotspots()...)
+		warn = append(warn, p.reservedNames()...)
 		tt, w := p.targetIndexes(o, taken)
 		warn = append(warn, w...)
 		for _, fk := range p.Table.ForeignKeys {

@@ -40,6 +40,7 @@ const (
 	WInterleaveCandidate  = "interleave-candidate"
 	WInterleaveRename     = "interleave-needs-rename"
 	WNameSanitised        = "name-sanitised"
+	WReservedName         = "reserved-name"
 )
 
 // hotspotRemedy is the advice printed for a monotonically increasing key.
@@ -68,6 +69,7 @@ var warningText = map[string]string{
 	WInterleaveCandidate: "could be interleaved in its parent (INTERLEAVE IN PARENT): its primary key starts with the parent's key and a foreign key links them, so Spanner would store each parent's rows together (cheaper joins and parent+children reads). " +
 		"Generate it with `plan --interleave` or tables[].interleave_in: PARENT; the backfill then copies parents before children",
 	WInterleaveRename: "could be interleaved in its parent, but Spanner requires an interleaved table's key to start with its parent's key columns by the same names: rename the columns as shown (tables[].columns.rename), then use --interleave or interleave_in",
+	WReservedName:     "the name is a GoogleSQL reserved keyword: Spanner accepts it only quoted (the DDL quotes it), so every query the application writes must quote it too (`name`)",
 	WNameSanitised:    "a generated name (index, constraint or TOKENLIST column) made from MySQL names is not a valid Spanner name; it was changed as shown",
 }
 

@@ -16,14 +16,14 @@ func TestNameProblem(t *testing.T) {
 		"größe":                   "only letters, digits and underscores",
 		"_x":                      "does not start with a letter",
 		"2fa":                     "does not start with a letter",
-		"Order":                   "reserved keyword",
-		"select":                  "reserved keyword",
+		"Order":                   "",
+		"select":                  "",
 		"":                        "empty",
 		strings.Repeat("a", 128):  "",
 		strings.Repeat("a", 129):  "129 characters",
 		"unit-price":              "only letters",
 		"SingerId_Tokens":         "",
-		"lookup":                  "reserved",
+		"lookup":                  "",
 		"ends_with_underscore_":   "",
 		"Mixed_Case_Keeps_Itself": "",
 	} {
@@ -31,6 +31,9 @@ func TestNameProblem(t *testing.T) {
 		if (want == "") != (got == "") || !strings.Contains(got, want) {
 			t.Errorf("NameProblem(%q) = %q, want %q", name, got, want)
 		}
+	}
+	if !Reserved("Order") || !Reserved("at") || Reserved("Orders") {
+		t.Errorf("Reserved: GoogleSQL's reserved keywords, case-insensitively")
 	}
 	for in, want := range map[string]string{
 		"bad name!":  "bad_name",
@@ -60,7 +63,7 @@ func TestSuggestNameAlwaysValid(t *testing.T) {
 		}
 		max := 10 + r.Intn(119)
 		s := SuggestName(b.String(), max)
-		if why := NameProblem(s); why != "" || len(s) > max {
+		if why := NameProblem(s); why != "" || Reserved(s) || len(s) > max {
 			t.Fatalf("SuggestName(%q, %d) = %q: %s", b.String(), max, s, why)
 		}
 	}

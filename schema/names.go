@@ -12,8 +12,10 @@ import (
 
 // Spanner's naming rules for tables, columns, indexes and constraints: 1 to
 // 128 characters, letters, digits and underscores, starting with a letter.
-// GoogleSQL's reserved keywords are refused too: Spanner accepts them only
-// quoted, so every query the application writes would have to quote them.
+// GoogleSQL's reserved keywords are accepted only quoted (the DDL quotes
+// every name), so every query the application writes would have to quote
+// them: a target name that is one is a warning (reserved-name), and names
+// livemigrate generates avoid them.
 const MaxNameLen = 128
 
 // shadowPrefix is livewrite's shadow-table prefix (lm_shadow_<table>): a
@@ -34,7 +36,11 @@ func init() {
 	}
 }
 
-// NameProblem says why s is not a valid Spanner name, or "" when it is.
+// Reserved reports a GoogleSQL reserved keyword (compared case-insensitively).
+func Reserved(s string) bool { return reservedWords[strings.ToUpper(s)] }
+
+// NameProblem says why Spanner would refuse s as a name, or "" when it
+// accepts it.
 func NameProblem(s string) string {
 	switch {
 	case s == "":
@@ -43,8 +49,6 @@ func NameProblem(s string) string {
 		return fmt.Sprintf("it is %d characters long (Spanner allows %d)", len(s), MaxNameLen)
 	case !isASCIILetter(rune(s[0])):
 		return "it does not start with a letter"
-	case reservedWords[strings.ToUpper(s)]:
-		return "it is a GoogleSQL reserved keyword"
 	}
 	for _, r := range s {
 		if !isASCIILetter(r) && !(r >= '0' && r <= '9') && r != '_' {
@@ -104,7 +108,7 @@ func SuggestName(s string, max int) string {
 // suggested valid name, numbered until it is free; it records the name.
 func generatedName(name string, taken map[string]bool) string {
 	out := name
-	if NameProblem(out) != "" {
+	if NameProblem(out) != "" || Reserved(out) {
 		out = SuggestName(name, MaxNameLen)
 	}
 	for i := 2; taken[strings.ToLower(out)]; i++ {
@@ -120,6 +124,21 @@ func generatedName(name string, taken map[string]bool) string {
 		out = base
 	}
 	taken[strings.ToLower(out)] = true
+	return out
+}
+
+// reservedNames warns about target table and column names that are
+// GoogleSQL reserved keywords.
+func (p *TablePlan) reservedNames() []Warning {
+	var out []Warning
+	if Reserved(p.Target) {
+		out = append(out, newWarning(WReservedName, p.Source, "", "", fmt.Sprintf("table %s; rename it with `target: %s`", p.Target, SuggestName(p.Target, MaxNameLen-len(shadowPrefix)))))
+	}
+	for _, c := range p.Cols {
+		if Reserved(c.Target) {
+			out = append(out, newWarning(WReservedName, p.Source, c.Target, "", fmt.Sprintf("rename it with `columns: {rename: {%s: %s}}`", yamlKey(c.Source), SuggestName(c.Target, MaxNameLen))))
+		}
+	}
 	return out
 }
 
