@@ -1,6 +1,10 @@
 // Package schema owns what we know about a table on both sides: MySQL
-// introspection from information_schema, the one MySQL→Spanner type mapping,
-// and the Spanner DDL derived from it.
+// introspection from information_schema (identifiers, ENUM/SET members and
+// defaults kept byte for byte), the one MySQL→Spanner type mapping, the
+// Spanner DDL derived from it (indexes, foreign keys, interleaving, with
+// every change of meaning a coded warning: lint.go), valid Spanner names
+// (names.go), the objects that do not move (objects.go) and the delta
+// against an existing Spanner schema.
 //
 // The one idea: a column is mapped exactly once. The same Mapping value that
 // renders a column's Spanner DDL type also converts each of its values, so the
