@@ -19,7 +19,12 @@ func TestIntrospect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Exec(t, string(ddl), "CREATE TABLE defs (id INT NOT NULL PRIMARY KEY, s VARCHAR(5) DEFAULT 'x', n INT DEFAULT 7, ts TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP, nothing INT)")
+	e.Exec(t, string(ddl), "CREATE TABLE defs (id INT NOT NULL PRIMARY KEY, s VARCHAR(5) DEFAULT 'x', n INT DEFAULT 7, ts TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP, nothing INT)",
+		// Names and defaults keep their case; index kinds and DESC parts are seen.
+		`CREATE TABLE MiXed (Id INT NOT NULL PRIMARY KEY, Colour VARCHAR(20) DEFAULT 'Dark Blue', Body TEXT, Geo POINT NOT NULL, Ref INT,
+			KEY IdX_Colour_Desc (Colour DESC, Id), FULLTEXT KEY Ft_Body (Body), SPATIAL KEY Sp_Geo (Geo),
+			CONSTRAINT Fk_MiXed_Self FOREIGN KEY (Ref) REFERENCES MiXed (Id))`,
+		"CREATE VIEW MiXed_View AS SELECT Id FROM MiXed")
 	ctx := testenv.Context(t)
 	get := func(name string) *schema.Table {
 		tb, err := schema.Introspect(ctx, e.MySQL, e.Name, name)
@@ -100,6 +105,27 @@ func TestIntrospect(t *testing.T) {
 	}
 	if d := c(defs, "nothing").Default; d != nil && *d != "NULL" {
 		t.Errorf("default of nothing: %v", *d)
+	}
+
+	mixed := get("MiXed")
+	if d := c(mixed, "Colour").Default; d == nil || *d != "'Dark Blue'" {
+		t.Errorf("mixed-case default: %v", d)
+	}
+	mix := map[string]schema.Index{}
+	for _, i := range mixed.Indexes {
+		mix[i.Name] = i
+	}
+	if ix := mix["IdX_Colour_Desc"]; !reflect.DeepEqual(ix.Columns, []string{"Colour", "Id"}) || !reflect.DeepEqual(ix.Desc, []bool{true, false}) || ix.Type != "BTREE" {
+		t.Errorf("descending index: %+v (all: %+v)", ix, mixed.Indexes)
+	}
+	if !mix["Ft_Body"].Fulltext() || !mix["Sp_Geo"].Spatial() {
+		t.Errorf("FULLTEXT/SPATIAL kinds: %+v", mixed.Indexes)
+	}
+	if len(mixed.ForeignKeys) != 1 || mixed.ForeignKeys[0].Name != "Fk_MiXed_Self" || mixed.ForeignKeys[0].RefTable != "MiXed" {
+		t.Errorf("foreign key names: %+v", mixed.ForeignKeys)
+	}
+	if _, err := schema.Introspect(ctx, e.MySQL, e.Name, "MiXed_View"); err == nil || !strings.Contains(err.Error(), "is a view, not a base table") {
+		t.Errorf("view: %v", err)
 	}
 
 	if _, err := schema.Introspect(ctx, e.MySQL, e.Name, "nosuch"); err == nil || !strings.Contains(err.Error(), "not found") {
