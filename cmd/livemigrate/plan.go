@@ -63,8 +63,13 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		}
 		d := schema.GenerateDDLWith(j.Plans, opts)
 		d.Quiet = *quiet
-		if d.NotMigrated, err = notMigrated(ctx, j); err != nil {
-			return err
+		if *fkMode == schema.FKOnly {
+			d.Warnings = fkWarnings(d.Warnings) // the tables were planned (and warned about) before
+		}
+		if *fkMode != schema.FKOnly {
+			if d.NotMigrated, err = notMigrated(ctx, j); err != nil {
+				return err
+			}
 		}
 		existing := map[string]bool{}
 		if *apply {
@@ -130,6 +135,16 @@ func reportWarnings(w io.Writer, d schema.DDL, inScript, quiet bool) {
 	}
 	fmt.Fprint(w, schema.RenderWarnings(d.Warnings, "warning: ", quiet))
 	fmt.Fprint(w, schema.RenderNotMigrated(d.NotMigrated, "not migrated: "))
+}
+
+func fkWarnings(ws []schema.Warning) []schema.Warning {
+	var out []schema.Warning
+	for _, w := range ws {
+		if strings.HasPrefix(w.Code, "fk-") {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // notMigrated lists the source schema's triggers, views, routines and
