@@ -3,8 +3,6 @@ package schema
 import (
 	"fmt"
 	"strings"
-
-	"github.com/livemigrate/livemigrate/spec"
 )
 
 // QuoteSpanner quotes a Spanner (GoogleSQL) identifier.
@@ -174,7 +172,7 @@ func (p *TablePlan) targetIndexes(o DDLOptions, taken map[string]bool) (TableTar
 		case ix.Spatial():
 			w(WSpatialIndex, ix.Name, "SPATIAL ("+strings.Join(ix.Columns, ", ")+")")
 			continue
-		case ix.Fulltext() && fulltext != spec.FulltextSearch:
+		case ix.Fulltext() && fulltext != FulltextSearch:
 			w(WFulltextIndex, ix.Name, "FULLTEXT ("+strings.Join(ix.Columns, ", ")+")")
 			continue
 		case ix.Fulltext():
@@ -208,7 +206,7 @@ func (p *TablePlan) targetIndexes(o DDLOptions, taken map[string]bool) (TableTar
 			w(WIndexPrefix, ix.Name, "("+strings.Join(ix.Columns, ", ")+")")
 		}
 		if size, why := p.maxKeyBytes(ix.Columns); size > SpannerKeyLimit {
-			if p.Schema.LargeIndexKeys == spec.LargeKeysSkip {
+			if p.Schema.LargeIndexKeys == LargeKeysSkip {
 				w(WIndexKeySize, ix.Name, fmt.Sprintf("%s: skipped (large_index_keys: skip)", why))
 				continue
 			}

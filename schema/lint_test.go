@@ -4,8 +4,6 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
-
-	"github.com/livemigrate/livemigrate/spec"
 )
 
 func TestNameProblem(t *testing.T) {
@@ -141,8 +139,8 @@ func TestTargetIndexDecisions(t *testing.T) {
 	if got := strings.Join(sqls, "\n"); got != "CREATE INDEX `Doc_big` ON `Doc` (`body`)\nCREATE UNIQUE NULL_FILTERED INDEX `Doc_uq` ON `Doc` (`code` DESC)" {
 		t.Errorf("indexes:\n%s", got)
 	}
-	p.Schema.LargeIndexKeys = spec.LargeKeysSkip
-	tt, _ = p.targetIndexes(DDLOptions{Fulltext: spec.FulltextSearch}, map[string]bool{})
+	p.Schema.LargeIndexKeys = LargeKeysSkip
+	tt, _ = p.targetIndexes(DDLOptions{Fulltext: FulltextSearch}, map[string]bool{})
 	sqls = nil
 	for _, ix := range tt.Indexes {
 		sqls = append(sqls, ix.SQL())
