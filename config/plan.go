@@ -90,7 +90,14 @@ func BuildPlan(st spec.Table, d spec.Defaults, t *schema.Table) (*schema.TablePl
 			return nil, fmt.Errorf("table %q: version_column %q is not a selected column", t.Name, st.VersionColumn)
 		}
 	}
-	return p, nil
+	return p, p.Finish(schemaOptions(st, d))
+}
+
+// schemaOptions are a table's target-schema choices: its spec entry over
+// the spec's defaults.
+func schemaOptions(st spec.Table, d spec.Defaults) schema.SchemaOptions {
+	return schema.SchemaOptions{Fulltext: d.Fulltext, LargeIndexKeys: d.LargeIndexKeys, InterleaveIn: st.InterleaveIn,
+		Acknowledge: append(append([]string{}, d.Acknowledge...), st.Acknowledge...)}
 }
 
 func selected(c spec.Columns, name string) bool {

@@ -371,7 +371,12 @@ func (e *Engine) Copy(ctx context.Context, c chunking.Chunk, store DeadLetterSto
 	}
 	started := time.Now()
 	var dls []DeadLetter
-	st, err := e.copy(ctx, t, c, func(d DeadLetter) { dls = append(dls, d) })
+	var st Stats
+	if t.Plan.Interleave != nil {
+		st, err = e.copyInterleaved(ctx, t, c, &dls)
+	} else {
+		st, err = e.copy(ctx, t, c, func(d DeadLetter) { dls = append(dls, d) })
+	}
 	if err != nil {
 		return st, err
 	}

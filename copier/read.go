@@ -189,12 +189,13 @@ func (r *Reader) init() {
 }
 
 // scansAsBytes says whether the driver sends a column of this kind as
-// bytes over the binary protocol (text, DECIMAL, temporal text, BLOB, BIT,
-// JSON), so it can be scanned into a reused sql.RawBytes. Numbers arrive as
+// bytes over the binary protocol (text, SET as "bitmask,text", DECIMAL,
+// temporal text, BLOB, BIT, JSON), so it can be scanned into a reused
+// sql.RawBytes. Numbers arrive as
 // int64/uint64/float and keep the driver's boxed value.
 func scansAsBytes(k schema.Kind) bool {
 	switch k {
-	case schema.KindString, schema.KindNumeric, schema.KindDecimalString, schema.KindBitBool, schema.KindBitBytes,
+	case schema.KindString, schema.KindSetArray, schema.KindNumeric, schema.KindDecimalString, schema.KindBitBool, schema.KindBitBytes,
 		schema.KindBitInt64, schema.KindJSON, schema.KindBytes, schema.KindDate, schema.KindDatetime, schema.KindTimestamp:
 		return true
 	}

@@ -109,8 +109,20 @@ func Load(ctx context.Context, specPath string, o Options) (*Job, error) {
 	return j, nil
 }
 
-// Plans lists the table plans in spec order.
+// Plans lists the table plans in spec order (a copy: change them with
+// EditPlans).
 func (j *Job) Plans() []schema.TablePlan { return j.Config.Plans() }
+
+// EditPlans lets f change the table plans (interleaving decisions) and
+// keeps the job configuration in step with what it did.
+func (j *Job) EditPlans(f func([]schema.TablePlan) error) error {
+	plans := j.Plans()
+	err := f(plans)
+	for i := range plans {
+		j.Config.Tables[i].Plan = plans[i]
+	}
+	return err
+}
 
 // SourceCount counts a source table's rows.
 func (j *Job) SourceCount(ctx context.Context, table string) (int64, error) {

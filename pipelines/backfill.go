@@ -16,10 +16,13 @@
 package pipelines
 
 import (
+	"fmt"
+
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
 	"github.com/livemigrate/livemigrate/config"
+	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/transforms"
 )
 
@@ -31,7 +34,16 @@ func Chunks(s beam.Scope, job config.Job) beam.PCollection {
 	for i, t := range job.Tables {
 		names[i] = t.Plan.Source
 	}
+	return chunksOf(s, job, names, nil)
+}
+
+// chunksOf is Chunks for some of the job's tables; with after set, their
+// planning starts only once after is complete (a side input).
+func chunksOf(s beam.Scope, job config.Job, names []string, after *beam.PCollection) beam.PCollection {
 	tables := beam.CreateList(s.Scope("tables"), names)
+	if after != nil {
+		tables = beam.ParDo(s.Scope("after-parents"), &transforms.AfterFn{}, tables, beam.SideInput{Input: *after})
+	}
 	if len(names) > 1 {
 		tables = beam.Reshuffle(s.Scope("spread-tables"), tables)
 	}
@@ -40,10 +52,29 @@ func Chunks(s beam.Scope, job config.Job) beam.PCollection {
 }
 
 // Backfill builds the backfill pipeline of job: Chunks → copy each chunk.
+// Tables are copied in levels (schema.Levels): tables interleaved in a
+// parent are planned only once the previous level's copy is complete,
+// because Spanner refuses a child row whose parent row is not there yet.
+// Without interleaving there is one level: plan → shuffle → copy.
 func Backfill(job config.Job) *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
-	chunks := Chunks(s, job)
-	dead := beam.ParDo(s.Scope("copy"), &transforms.CopyChunkFn{Base: transforms.Base{Job: job}}, chunks)
-	stats.Sum(s.Scope("dead-lettered"), dead)
+	levels := schema.Levels(job.Plans())
+	var prev *beam.PCollection
+	var deads []beam.PCollection
+	for i, names := range levels {
+		ls := s
+		if len(levels) > 1 {
+			ls = s.Scope(fmt.Sprintf("level-%d", i))
+		}
+		chunks := chunksOf(ls, job, names, prev)
+		dead := beam.ParDo(ls.Scope("copy"), &transforms.CopyChunkFn{Base: transforms.Base{Job: job}}, chunks)
+		deads = append(deads, dead)
+		prev = &deads[len(deads)-1]
+	}
+	all := deads[0]
+	if len(deads) > 1 {
+		all = beam.Flatten(s.Scope("all-levels"), deads...)
+	}
+	stats.Sum(s.Scope("dead-lettered"), all)
 	return p
 }

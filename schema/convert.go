@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -93,13 +94,6 @@ func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
 			return nil, unexpected(m, v)
 		}
 		return m.checkString(s)
-	case KindSetArray:
-		switch x := v.(type) {
-		case int64:
-			return m.setMembers(uint64(x))
-		case uint64:
-			return m.setMembers(x)
-		}
 	}
 	return nil, unexpected(m, v)
 }
@@ -149,11 +143,7 @@ func (m *Mapping) ConvertBytes(b []byte, loc *time.Location) (any, *BadValue) {
 		}
 		return m.checkString(string(b))
 	case KindSetArray:
-		u, err := strconv.ParseUint(string(b), 10, 64)
-		if err != nil {
-			return nil, bad("SET bitmask is not a number")
-		}
-		return m.setMembers(u)
+		return m.setMembers(b)
 	case KindJSON:
 		if len(b) > MaxCellBytes {
 			return nil, bad("JSON of %d bytes exceeds Spanner's 10 MiB cell limit", len(b))
@@ -189,6 +179,58 @@ func (m *Mapping) ConvertBytes(b []byte, loc *time.Location) (any, *BadValue) {
 	return nil, unexpected(m, b)
 }
 
+// setMembers decodes a SET read as "bitmask,text" (SetSelect) into its
+// members in definition order, each with MySQL's exact text. Members never
+// contain commas, so the text's non-empty parts are the non-empty members
+// selected, in order; the bitmask says whether the empty member is there
+// too (MySQL's text cannot: a lone empty member reads as the empty set).
+func (m *Mapping) setMembers(b []byte) (any, *BadValue) {
+	maskText, text, ok := bytes.Cut(b, []byte(","))
+	if !ok {
+		return nil, bad("SET value is not in bitmask,text form")
+	}
+	mask, err := strconv.ParseUint(string(maskText), 10, 64)
+	if err != nil {
+		return nil, bad("SET bitmask is not a number")
+	}
+	if !utf8.Valid(text) {
+		return nil, bad("invalid UTF-8 in SET value")
+	}
+	if len(m.Members) < 64 && mask>>uint(len(m.Members)) != 0 {
+		return nil, bad("SET bitmask has bits beyond the column's %d members", len(m.Members))
+	}
+	var parts []string
+	for _, p := range strings.Split(string(text), ",") {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	out := []string{}
+	next := 0
+	for i := 0; i < 64 && mask>>uint(i) != 0; i++ {
+		if mask&(1<<uint(i)) == 0 {
+			continue
+		}
+		if i < len(m.Members) && m.Members[i] == "" {
+			out = append(out, "")
+			continue
+		}
+		if next >= len(parts) {
+			return nil, bad("SET text has fewer members than its bitmask")
+		}
+		out = append(out, parts[next])
+		next++
+	}
+	if next != len(parts) {
+		return nil, bad("SET text has more members than its bitmask")
+	}
+	return out, nil
+}
+
+func unexpected(m *Mapping, v any) *BadValue {
+	return bad("unexpected driver value of Go type %T for %s", v, m.SpannerType)
+}
+
 // checkString applies Spanner's cell limit and the column's STRING(n).
 func (m *Mapping) checkString(s string) (any, *BadValue) {
 	if len(s) > MaxCellBytes {
@@ -201,25 +243,6 @@ func (m *Mapping) checkString(s string) (any, *BadValue) {
 		}
 	}
 	return s, nil
-}
-
-// setMembers turns a SET bitmask into its members in definition order.
-func (m *Mapping) setMembers(mask uint64) (any, *BadValue) {
-	out := []string{}
-	for i, name := range m.Members {
-		if mask&(1<<uint(i)) != 0 {
-			out = append(out, name)
-			mask &^= 1 << uint(i)
-		}
-	}
-	if mask != 0 {
-		return nil, bad("SET bitmask has bits beyond the column's %d members", len(m.Members))
-	}
-	return out, nil
-}
-
-func unexpected(m *Mapping, v any) *BadValue {
-	return bad("unexpected driver value of Go type %T for %s", v, m.SpannerType)
 }
 
 func bitValue(b []byte) uint64 {

@@ -28,6 +28,8 @@ func mustMap(t *testing.T, c Column, o Options) *Mapping {
 func TestConvertValues(t *testing.T) {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	set := mustMap(t, col("set", "set('','a','b')"), Options{})
+	mixedSet := mustMap(t, col("set", "set('Red','Dark Blue','Green','?x')"), Options{})
+	emptyMid := mustMap(t, col("set", "set('a','','B')"), Options{})
 	cases := []struct {
 		name string
 		m    *Mapping
@@ -53,10 +55,20 @@ func TestConvertValues(t *testing.T) {
 		{"string too long", mustMap(t, col("varchar", "varchar(3)", withLen(3)), Options{}), []byte("ééé€"), nil, nil, "exceeds STRING(3)"},
 		{"string chars not bytes", mustMap(t, col("varchar", "varchar(3)", withLen(3)), Options{}), []byte("ééé"), nil, "ééé", ""},
 		{"invalid utf8 blob-as-text", mustMap(t, col("varbinary", "varbinary(9)", withLen(9)), Options{Override: "STRING(MAX)"}), []byte{0xc3, 0x28}, nil, nil, "invalid UTF-8"},
-		{"set empty", set, int64(0), nil, []string{}, ""},
-		{"set empty member", set, int64(1), nil, []string{""}, ""},
-		{"set all", set, int64(7), nil, []string{"", "a", "b"}, ""},
-		{"set beyond members", set, int64(8), nil, nil, "beyond the column's 3 members"},
+		{"set empty", set, []byte("0,"), nil, []string{}, ""},
+		{"set empty member", set, []byte("1,"), nil, []string{""}, ""},
+		{"set all", set, []byte("7,a,b"), nil, []string{"", "a", "b"}, ""},
+		{"set beyond members", set, []byte("8,"), nil, nil, "beyond the column's 3 members"},
+		// Case, spaces and bytes come from MySQL's text of the value, never
+		// from the definition text (which MariaDB shows without characters
+		// outside the BMP: '?x').
+		{"set exact text", mixedSet, []byte("11,Red,Dark Blue,😀x"), nil, []string{"Red", "Dark Blue", "😀x"}, ""},
+		{"set empty member after", emptyMid, []byte("3,a,"), nil, []string{"a", ""}, ""},
+		{"set empty member first", emptyMid, []byte("6,B"), nil, []string{"", "B"}, ""},
+		{"set inner empty", emptyMid, []byte("7,a,,B"), nil, []string{"a", "", "B"}, ""},
+		{"set text short", mixedSet, []byte("3,Red"), nil, nil, "fewer members"},
+		{"set text long", mixedSet, []byte("1,Red,Green"), nil, nil, "more members"},
+		{"set no comma", mixedSet, []byte("1"), nil, nil, "bitmask,text"},
 		{"json", mustMap(t, col("json", "json"), Options{}), []byte(`{"a":[1,"ü"]}`), nil, spanner.NullJSON{Value: jsonRaw(`{"a":[1,"ü"]}`), Valid: true}, ""},
 		{"json dup", mustMap(t, col("json", "json"), Options{}), []byte(`{"a":1,"b":{"a":2},"a":3}`), nil, nil, "duplicate key"},
 		{"blob oversized", mustMap(t, col("longblob", "longblob"), Options{}), make([]byte, MaxCellBytes+1), nil, nil, "10 MiB"},

@@ -26,6 +26,32 @@ type SpannerTable struct {
 	Name       string          `json:"name"`
 	Columns    []SpannerColumn `json:"columns"`
 	PrimaryKey []string        `json:"primary_key"`
+	// Parent is the table it is interleaved in ("" when none), OnDelete
+	// the interleave's action (CASCADE or NO ACTION).
+	Parent   string         `json:"parent,omitempty"`
+	OnDelete string         `json:"on_delete,omitempty"`
+	Indexes  []SpannerIndex `json:"indexes,omitempty"`
+	FKs      []SpannerFK    `json:"foreign_keys,omitempty"`
+}
+
+// SpannerIndex is one existing secondary or search index (not the ones
+// Spanner manages for foreign keys).
+type SpannerIndex struct {
+	Name         string   `json:"name"`
+	Columns      []string `json:"columns"`
+	Desc         []bool   `json:"desc,omitempty"`
+	Unique       bool     `json:"unique,omitempty"`
+	NullFiltered bool     `json:"null_filtered,omitempty"`
+	Search       bool     `json:"search,omitempty"` // over TOKENLIST columns
+}
+
+// SpannerFK is one existing foreign key.
+type SpannerFK struct {
+	Name       string   `json:"name"`
+	Columns    []string `json:"columns"`
+	RefTable   string   `json:"ref_table"`
+	RefColumns []string `json:"ref_columns"`
+	OnDelete   string   `json:"on_delete"`
 }
 
 func (t *SpannerTable) column(name string) *SpannerColumn {
@@ -77,11 +103,149 @@ func ReadSpanner(ctx context.Context, c *spanner.Client) ([]SpannerTable, error)
 	if err != nil {
 		return nil, fmt.Errorf("read Spanner INFORMATION_SCHEMA.INDEX_COLUMNS: %w", err)
 	}
+	if err := readStructure(ctx, ro, byName); err != nil {
+		return nil, err
+	}
 	out := make([]SpannerTable, 0, len(order))
 	for _, n := range order {
 		out = append(out, *byName[n])
 	}
 	return out, nil
+}
+
+// readStructure adds interleaving, secondary and search indexes and
+// foreign keys to the tables read from INFORMATION_SCHEMA.COLUMNS.
+func readStructure(ctx context.Context, ro *spanner.ReadOnlyTransaction, byName map[string]*SpannerTable) error {
+	err := query(ctx, ro, `SELECT TABLE_NAME, COALESCE(PARENT_TABLE_NAME, ''), COALESCE(ON_DELETE_ACTION, '')
+		FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ''`, func(r *spanner.Row) error {
+		var tn, parent, onDel string
+		if err := r.Columns(&tn, &parent, &onDel); err != nil {
+			return err
+		}
+		if t, ok := byName[tn]; ok {
+			t.Parent, t.OnDelete = parent, onDel
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read Spanner INFORMATION_SCHEMA.TABLES: %w", err)
+	}
+	type ixKey struct{ table, name string }
+	indexes := map[ixKey]*SpannerIndex{}
+	var ixOrder []ixKey
+	err = query(ctx, ro, `SELECT TABLE_NAME, INDEX_NAME, IS_UNIQUE, IS_NULL_FILTERED FROM INFORMATION_SCHEMA.INDEXES
+		WHERE TABLE_SCHEMA = '' AND INDEX_TYPE != 'PRIMARY_KEY' AND NOT SPANNER_IS_MANAGED ORDER BY TABLE_NAME, INDEX_NAME`, func(r *spanner.Row) error {
+		var tn, name string
+		var unique, nf bool
+		if err := r.Columns(&tn, &name, &unique, &nf); err != nil {
+			return err
+		}
+		k := ixKey{tn, name}
+		indexes[k] = &SpannerIndex{Name: name, Unique: unique, NullFiltered: nf}
+		ixOrder = append(ixOrder, k)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read Spanner INFORMATION_SCHEMA.INDEXES: %w", err)
+	}
+	// Every index's columns, and every unique constraint's (for the
+	// columns a foreign key references).
+	constraintCols := map[string][]string{}
+	constraintTable := map[string]string{}
+	err = query(ctx, ro, `SELECT c.TABLE_NAME, c.INDEX_NAME, c.COLUMN_NAME, COALESCE(c.COLUMN_ORDERING, 'ASC'), t.SPANNER_TYPE
+		FROM INFORMATION_SCHEMA.INDEX_COLUMNS c JOIN INFORMATION_SCHEMA.COLUMNS t
+		  ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME AND t.COLUMN_NAME = c.COLUMN_NAME
+		WHERE c.TABLE_SCHEMA = '' AND c.ORDINAL_POSITION IS NOT NULL ORDER BY c.TABLE_NAME, c.INDEX_NAME, c.ORDINAL_POSITION`, func(r *spanner.Row) error {
+		var tn, name, col, ordering, typ string
+		if err := r.Columns(&tn, &name, &col, &ordering, &typ); err != nil {
+			return err
+		}
+		if name == "PRIMARY_KEY" {
+			name = "PK_" + tn
+		}
+		constraintCols[name] = append(constraintCols[name], col)
+		constraintTable[name] = tn
+		if ix, ok := indexes[ixKey{tn, name}]; ok {
+			ix.Columns = append(ix.Columns, col)
+			ix.Desc = append(ix.Desc, ordering == "DESC")
+			ix.Search = ix.Search || typ == "TOKENLIST"
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read Spanner INFORMATION_SCHEMA.INDEX_COLUMNS: %w", err)
+	}
+	for _, k := range ixOrder {
+		if t, ok := byName[k.table]; ok {
+			ix := indexes[k]
+			if !anyTrue(ix.Desc) {
+				ix.Desc = nil
+			}
+			t.Indexes = append(t.Indexes, *ix)
+		}
+	}
+	type fkInfo struct {
+		unique, onDelete string
+	}
+	fks := map[string]fkInfo{}
+	err = query(ctx, ro, `SELECT CONSTRAINT_NAME, UNIQUE_CONSTRAINT_NAME, DELETE_RULE FROM INFORMATION_SCHEMA.REFERENTIAL_CONSTRAINTS
+		WHERE CONSTRAINT_SCHEMA = ''`, func(r *spanner.Row) error {
+		var name, unique, del string
+		if err := r.Columns(&name, &unique, &del); err != nil {
+			return err
+		}
+		fks[name] = fkInfo{unique, del}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read Spanner INFORMATION_SCHEMA.REFERENTIAL_CONSTRAINTS: %w", err)
+	}
+	byFK := map[string]*SpannerFK{}
+	var fkOrder []string
+	var fkTable []string
+	err = query(ctx, ro, `SELECT CONSTRAINT_NAME, TABLE_NAME, COLUMN_NAME, POSITION_IN_UNIQUE_CONSTRAINT FROM INFORMATION_SCHEMA.KEY_COLUMN_USAGE
+		WHERE CONSTRAINT_SCHEMA = '' AND POSITION_IN_UNIQUE_CONSTRAINT IS NOT NULL ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION`, func(r *spanner.Row) error {
+		var name, tn, col string
+		var pos int64
+		if err := r.Columns(&name, &tn, &col, &pos); err != nil {
+			return err
+		}
+		info, ok := fks[name]
+		if !ok {
+			return nil
+		}
+		fk, ok := byFK[name]
+		if !ok {
+			fk = &SpannerFK{Name: name, OnDelete: info.onDelete, RefTable: constraintTable[info.unique]}
+			byFK[name] = fk
+			fkOrder, fkTable = append(fkOrder, name), append(fkTable, tn)
+		}
+		fk.Columns = append(fk.Columns, col)
+		ref := ""
+		if refs := constraintCols[info.unique]; pos >= 1 && int(pos) <= len(refs) {
+			ref = refs[pos-1]
+		}
+		fk.RefColumns = append(fk.RefColumns, ref)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read Spanner INFORMATION_SCHEMA.KEY_COLUMN_USAGE: %w", err)
+	}
+	for i, n := range fkOrder {
+		if t, ok := byName[fkTable[i]]; ok {
+			t.FKs = append(t.FKs, *byFK[n])
+		}
+	}
+	return nil
+}
+
+func anyTrue(bs []bool) bool {
+	for _, b := range bs {
+		if b {
+			return true
+		}
+	}
+	return false
 }
 
 func query(ctx context.Context, ro *spanner.ReadOnlyTransaction, sql string, f func(*spanner.Row) error) error {
@@ -110,10 +274,15 @@ const (
 
 // Finding is one line of the delta report.
 type Finding struct {
-	Table   string `json:"table"`
-	Column  string `json:"column,omitempty"`
-	Class   string `json:"class"`
-	What    string `json:"what"` // column, missing-column, extra-column, missing-table, extra-table, primary-key, nullability
+	Table  string `json:"table"`
+	Column string `json:"column,omitempty"`
+	Object string `json:"object,omitempty"` // index or foreign-key name
+	Class  string `json:"class"`
+	// What is column, missing-column, extra-column, missing-table,
+	// extra-table, primary-key, nullability, index, missing-index,
+	// extra-index, foreign-key, missing-foreign-key, extra-foreign-key,
+	// interleave, missing-interleave.
+	What    string `json:"what"`
 	MySQL   string `json:"mysql,omitempty"`
 	Planned string `json:"planned,omitempty"`
 	Spanner string `json:"spanner,omitempty"`
@@ -128,13 +297,20 @@ type Delta struct {
 	Blocking   int       `json:"blocking"`
 }
 
-// Compare classifies every planned table and column against the Spanner
-// schema: same type (or a wider STRING/BYTES) is compatible; a type the
-// converter can produce through a spec override is lossy, with the override
-// to set; anything else, a missing table or column, a different primary key,
-// a NOT NULL Spanner column fed by a nullable MySQL column, or an extra NOT
-// NULL Spanner column without a default is blocking.
+// Compare is CompareWith with the default options.
 func Compare(plans []TablePlan, existing []SpannerTable) Delta {
+	return CompareWith(plans, existing, DDLOptions{})
+}
+
+// CompareWith classifies everything the planned DDL creates against the
+// Spanner schema. Columns: same type (or a wider STRING/BYTES) is
+// compatible; a type the converter can produce through a spec override is
+// lossy, with the override to set; anything else, a missing table or
+// column, a different primary key, a NOT NULL Spanner column fed by a
+// nullable MySQL column, or an extra NOT NULL Spanner column without a
+// default is blocking. Indexes, foreign keys and interleaving: see
+// compareIndexes, compareFKs and compareInterleave.
+func CompareWith(plans []TablePlan, existing []SpannerTable, o DDLOptions) Delta {
 	var d Delta
 	add := func(f Finding) {
 		d.Findings = append(d.Findings, f)
@@ -152,6 +328,11 @@ func Compare(plans []TablePlan, existing []SpannerTable) Delta {
 		byName[strings.ToLower(existing[i].Name)] = &existing[i]
 	}
 	planned := map[string]bool{}
+	targets, _ := TargetSchema(plans, o)
+	tts := map[*TablePlan]TableTarget{}
+	for _, tt := range targets {
+		tts[tt.Plan] = tt
+	}
 	for i := range plans {
 		p := &plans[i]
 		planned[strings.ToLower(p.Target)] = true
@@ -181,6 +362,9 @@ func Compare(plans []TablePlan, existing []SpannerTable) Delta {
 					Spanner: sc.Type + " NOT NULL", Detail: "Spanner column is NOT NULL but MySQL allows NULL; a NULL row would fail its commit: drop NOT NULL in Spanner or make the MySQL column NOT NULL"})
 			}
 		}
+		compareInterleave(p, st, add)
+		compareIndexes(p, tts[p], st, add)
+		compareFKs(p, tts[p], st, o, add)
 		for _, sc := range st.Columns {
 			if p.targetCol(sc.Name) != nil {
 				continue
@@ -270,7 +454,10 @@ func SortFindings(fs []Finding) []Finding {
 		if out[i].Table != out[j].Table {
 			return out[i].Table < out[j].Table
 		}
-		return out[i].Column < out[j].Column
+		if out[i].Column != out[j].Column {
+			return out[i].Column < out[j].Column
+		}
+		return out[i].Object < out[j].Object
 	})
 	return out
 }

@@ -1,6 +1,10 @@
 // Package schema owns what we know about a table on both sides: MySQL
-// introspection from information_schema, the one MySQL→Spanner type mapping,
-// and the Spanner DDL derived from it.
+// introspection from information_schema (identifiers, ENUM/SET members and
+// defaults kept byte for byte), the one MySQL→Spanner type mapping, the
+// Spanner DDL derived from it (indexes, foreign keys, interleaving, with
+// every change of meaning a coded warning: lint.go), valid Spanner names
+// (names.go), the objects that do not move (objects.go) and the delta
+// against an existing Spanner schema.
 //
 // The one idea: a column is mapped exactly once. The same Mapping value that
 // renders a column's Spanner DDL type also converts each of its values, so the
@@ -18,10 +22,13 @@ import (
 
 // Column is one MySQL column as information_schema describes it.
 type Column struct {
-	Name       string `json:"name"`
-	Ordinal    int    `json:"ordinal"`
-	DataType   string `json:"data_type"`   // lower case: bigint, varchar, ...
-	ColumnType string `json:"column_type"` // full: bigint(20) unsigned, enum('a','b')
+	Name     string `json:"name"`
+	Ordinal  int    `json:"ordinal"`
+	DataType string `json:"data_type"` // lower case: bigint, varchar, ...
+	// ColumnType is MySQL's full type text exactly as information_schema
+	// shows it — bigint(20) unsigned, enum('Red','Dark Blue') — never
+	// case-folded: ENUM and SET members keep their case and bytes.
+	ColumnType string `json:"column_type"`
 	Nullable   bool   `json:"nullable"`
 	// CharMaxLen is the declared length in characters (strings) or bytes.
 	CharMaxLen        int64   `json:"char_max_len,omitempty"`
@@ -51,7 +58,17 @@ type Index struct {
 	Nullable bool `json:"nullable,omitempty"`
 	// Prefix is true when an index uses a column prefix (not usable as a key).
 	Prefix bool `json:"prefix,omitempty"`
+	// Type is MySQL's INDEX_TYPE: BTREE, HASH, FULLTEXT or SPATIAL.
+	Type string `json:"type,omitempty"`
+	// Desc marks the key parts MySQL sorts descending (nil: all ascending).
+	Desc []bool `json:"desc,omitempty"`
 }
+
+// Fulltext and Spatial report MySQL's special index kinds.
+func (ix Index) Fulltext() bool { return strings.EqualFold(ix.Type, "FULLTEXT") }
+
+// Spatial reports a SPATIAL index.
+func (ix Index) Spatial() bool { return strings.EqualFold(ix.Type, "SPATIAL") }
 
 // ForeignKey is a MySQL foreign key.
 type ForeignKey struct {
@@ -86,10 +103,18 @@ func (t *Table) Column(name string) (*Column, bool) {
 	return nil, false
 }
 
-// NotFoundError says a table does not exist in the source.
-type NotFoundError struct{ DB, Table string }
+// NotFoundError says a table does not exist in the source as a base
+// table; Type is what the name is instead ("VIEW", "SYSTEM VIEW", ...),
+// empty when nothing has that name.
+type NotFoundError struct{ DB, Table, Type string }
 
 func (e *NotFoundError) Error() string {
+	if strings.Contains(e.Type, "VIEW") {
+		return fmt.Sprintf("table %q in MySQL database %q is a view, not a base table: livemigrate copies base tables; list the tables the view reads from in the spec instead (`plan` lists views under \"not migrated\")", e.Table, e.DB)
+	}
+	if e.Type != "" {
+		return fmt.Sprintf("table %q in MySQL database %q is a %s, not a base table; remove it from the spec", e.Table, e.DB, strings.ToLower(e.Type))
+	}
 	return fmt.Sprintf("table %q not found in MySQL database %q; check the spec's tables[].source", e.Table, e.DB)
 }
 
@@ -123,7 +148,10 @@ func Introspect(ctx context.Context, db *sql.DB, dbName, table string) (*Table, 
 		FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE = 'BASE TABLE'`,
 		dbName, table).Scan(&t.Name, &t.EstimatedRows, &t.AvgRowLength, &autoInc)
 	if err == sql.ErrNoRows {
-		return nil, &NotFoundError{DB: dbName, Table: table}
+		nf := &NotFoundError{DB: dbName, Table: table}
+		db.QueryRowContext(ctx, `SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+			dbName, table).Scan(&nf.Type)
+		return nil, nf
 	}
 	if err != nil {
 		return nil, fmt.Errorf("introspect %s: %w", table, err)
@@ -150,7 +178,7 @@ func Introspect(ctx context.Context, db *sql.DB, dbName, table string) (*Table, 
 
 func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table) error {
 	rows, err := db.QueryContext(ctx, `SELECT COLUMN_NAME, ORDINAL_POSITION, COLUMN_DEFAULT, IS_NULLABLE,
-		LOWER(DATA_TYPE), LOWER(COLUMN_TYPE), CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE,
+		LOWER(DATA_TYPE), COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE,
 		DATETIME_PRECISION, CHARACTER_SET_NAME, COLLATION_NAME, LOWER(EXTRA), COALESCE(GENERATION_EXPRESSION, ''), COALESCE(COLUMN_COMMENT, '')
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, dbName, t.Name)
 	if err != nil {
@@ -173,7 +201,8 @@ func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table)
 		}
 		c.CharMaxLen, c.Precision, c.Scale, c.DatetimePrecision = maxLen.Int64, int(prec.Int64), int(scale.Int64), int(dtp.Int64)
 		c.Charset, c.Collation = charset.String, coll.String
-		c.Unsigned = strings.Contains(c.ColumnType, "unsigned")
+		// The type keywords only: an ENUM member named 'unsigned' is not a flag.
+		c.Unsigned = c.DataType != "enum" && c.DataType != "set" && strings.Contains(strings.ToLower(c.ColumnType), "unsigned")
 		c.AutoIncrement = strings.Contains(extra, "auto_increment")
 		c.Generated = strings.Contains(extra, "generated") || strings.Contains(extra, "virtual") || strings.Contains(extra, "persistent") || strings.Contains(extra, "stored")
 		if c.DataType == "json" {
@@ -185,7 +214,8 @@ func introspectColumns(ctx context.Context, db *sql.DB, dbName string, t *Table)
 }
 
 func introspectIndexes(ctx context.Context, db *sql.DB, dbName string, t *Table) error {
-	rows, err := db.QueryContext(ctx, `SELECT INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, NULLABLE
+	rows, err := db.QueryContext(ctx, `SELECT INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART, NULLABLE,
+		COALESCE(INDEX_TYPE, ''), COALESCE(COLLATION, 'A')
 		FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
 		ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX`, dbName, t.Name)
 	if err != nil {
@@ -195,19 +225,25 @@ func introspectIndexes(ctx context.Context, db *sql.DB, dbName string, t *Table)
 	byName := map[string]*Index{}
 	var order []string
 	for rows.Next() {
-		var name, col, nullable string
+		var name, col, nullable, typ, coll string
 		var nonUnique, seq int
 		var subPart sql.NullInt64
-		if err := rows.Scan(&name, &nonUnique, &seq, &col, &subPart, &nullable); err != nil {
+		if err := rows.Scan(&name, &nonUnique, &seq, &col, &subPart, &nullable, &typ, &coll); err != nil {
 			return err
 		}
 		ix, ok := byName[name]
 		if !ok {
-			ix = &Index{Name: name, Unique: nonUnique == 0}
+			ix = &Index{Name: name, Unique: nonUnique == 0, Type: strings.ToUpper(typ)}
 			byName[name] = ix
 			order = append(order, name)
 		}
 		ix.Columns = append(ix.Columns, col)
+		if coll == "D" {
+			for len(ix.Desc) < len(ix.Columns)-1 {
+				ix.Desc = append(ix.Desc, false)
+			}
+			ix.Desc = append(ix.Desc, true)
+		}
 		if nullable == "YES" {
 			ix.Nullable = true
 		}
@@ -219,6 +255,11 @@ func introspectIndexes(ctx context.Context, db *sql.DB, dbName string, t *Table)
 		return err
 	}
 	for _, n := range order {
+		if ix := byName[n]; ix.Desc != nil {
+			for len(ix.Desc) < len(ix.Columns) {
+				ix.Desc = append(ix.Desc, false)
+			}
+		}
 		if n == "PRIMARY" {
 			t.PrimaryKey = byName[n].Columns
 			continue
@@ -334,4 +375,15 @@ func EqualFoldList(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// containsFold reports whether list holds s, compared as MySQL compares
+// column names (case-insensitively).
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -19,7 +19,12 @@ func TestIntrospect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Exec(t, string(ddl), "CREATE TABLE defs (id INT NOT NULL PRIMARY KEY, s VARCHAR(5) DEFAULT 'x', n INT DEFAULT 7, ts TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP, nothing INT, mail VARCHAR(9) COMMENT 'customer''s e-mail, ü')")
+	e.Exec(t, string(ddl), "CREATE TABLE defs (id INT NOT NULL PRIMARY KEY, s VARCHAR(5) DEFAULT 'x', n INT DEFAULT 7, ts TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP, nothing INT, mail VARCHAR(9) COMMENT 'customer''s e-mail, ü')",
+		// Names and defaults keep their case; index kinds and DESC parts are seen.
+		`CREATE TABLE MiXed (Id INT NOT NULL PRIMARY KEY, Colour VARCHAR(20) DEFAULT 'Dark Blue', Body TEXT, Geo POINT NOT NULL, Ref INT,
+			KEY IdX_Colour_Desc (Colour DESC, Id), FULLTEXT KEY Ft_Body (Body), SPATIAL KEY Sp_Geo (Geo),
+			CONSTRAINT Fk_MiXed_Self FOREIGN KEY (Ref) REFERENCES MiXed (Id))`,
+		"CREATE VIEW MiXed_View AS SELECT Id FROM MiXed")
 	ctx := testenv.Context(t)
 	get := func(name string) *schema.Table {
 		tb, err := schema.Introspect(ctx, e.MySQL, e.Name, name)
@@ -29,7 +34,7 @@ func TestIntrospect(t *testing.T) {
 		return tb
 	}
 	zoo := get("typezoo")
-	if !reflect.DeepEqual(zoo.PrimaryKey, []string{"id"}) || len(zoo.Columns) != 49 {
+	if !reflect.DeepEqual(zoo.PrimaryKey, []string{"id"}) || len(zoo.Columns) != 51 {
 		t.Fatalf("typezoo: pk %v, %d columns", zoo.PrimaryKey, len(zoo.Columns))
 	}
 	c := func(tb *schema.Table, n string) *schema.Column {
@@ -106,6 +111,27 @@ func TestIntrospect(t *testing.T) {
 	}
 	if cm := c(defs, "n").Comment; cm != "" {
 		t.Errorf("comment of n: %q", cm)
+	}
+
+	mixed := get("MiXed")
+	if d := c(mixed, "Colour").Default; d == nil || *d != "'Dark Blue'" {
+		t.Errorf("mixed-case default: %v", d)
+	}
+	mix := map[string]schema.Index{}
+	for _, i := range mixed.Indexes {
+		mix[i.Name] = i
+	}
+	if ix := mix["IdX_Colour_Desc"]; !reflect.DeepEqual(ix.Columns, []string{"Colour", "Id"}) || !reflect.DeepEqual(ix.Desc, []bool{true, false}) || ix.Type != "BTREE" {
+		t.Errorf("descending index: %+v (all: %+v)", ix, mixed.Indexes)
+	}
+	if !mix["Ft_Body"].Fulltext() || !mix["Sp_Geo"].Spatial() {
+		t.Errorf("FULLTEXT/SPATIAL kinds: %+v", mixed.Indexes)
+	}
+	if len(mixed.ForeignKeys) != 1 || mixed.ForeignKeys[0].Name != "Fk_MiXed_Self" || mixed.ForeignKeys[0].RefTable != "MiXed" {
+		t.Errorf("foreign key names: %+v", mixed.ForeignKeys)
+	}
+	if _, err := schema.Introspect(ctx, e.MySQL, e.Name, "MiXed_View"); err == nil || !strings.Contains(err.Error(), "is a view, not a base table") {
+		t.Errorf("view: %v", err)
 	}
 
 	if _, err := schema.Introspect(ctx, e.MySQL, e.Name, "nosuch"); err == nil || !strings.Contains(err.Error(), "not found") {

@@ -69,9 +69,11 @@ type Mapping struct {
 	// it differs from Kind: a PII policy turns a STRING into BYTES of
 	// ciphertext. DecodeRow reads stored values with it.
 	StoredKind Kind `json:"stored_kind,omitempty"`
-	// Members are a SET's members in definition order: the column is read
-	// as its bitmask (col+0), which, unlike its text form, tells the empty
-	// member apart from the empty set.
+	// Members are a SET's members in definition order, as its definition
+	// (information_schema's COLUMN_TYPE) spells them. The column is read as
+	// "bitmask,text" (SetSelect): the text gives each member's exact bytes
+	// (the definition text loses characters outside the BMP on MariaDB), and
+	// the bitmask, unlike the text, tells the empty member from the empty set.
 	Members []string `json:"members,omitempty"`
 }
 
@@ -120,7 +122,8 @@ func Map(c Column, o Options) (Mapping, error) {
 func mapDefault(c Column, o Options) (Mapping, error) {
 	sel := QuoteIdent(c.Name)
 	m := Mapping{Select: sel}
-	ct := c.ColumnType
+	ct := strings.ToLower(c.ColumnType) // for type keywords only; members come from c.ColumnType
+
 	switch dt := c.DataType; {
 	case dt == "tinyint" && tinyint1.MatchString(ct) && !c.Unsigned, dt == "bool", dt == "boolean":
 		m.Kind, m.SpannerType = KindBool, "BOOL"
@@ -192,9 +195,9 @@ func mapDefault(c Column, o Options) (Mapping, error) {
 			m.Note = "SET as MySQL's comma-separated text (an empty-string member is not shown in it)"
 		} else {
 			m.Kind, m.SpannerType = KindSetArray, "ARRAY<STRING(MAX)>"
-			m.Members = EnumMembers(ct)
-			m.Select = "(" + sel + "+0)"
-			m.Note = "SET read as its bitmask and stored as ARRAY<STRING> of its members in definition order; the empty set is []"
+			m.Members = EnumMembers(c.ColumnType)
+			m.Select = SetSelect(sel)
+			m.Note = "SET read as its bitmask and its text and stored as ARRAY<STRING> of its members (MySQL's exact text) in definition order; the empty set is []"
 		}
 	case dt == "binary", dt == "varbinary", dt == "tinyblob", dt == "blob", dt == "mediumblob", dt == "longblob":
 		return mapBytes(c, m), nil
@@ -310,8 +313,14 @@ func applyOverride(c Column, m Mapping, override string) (Mapping, error) {
 	return m, nil
 }
 
+// SetSelect is the SQL expression a SET column is read with: its bitmask,
+// a comma, and MySQL's own text of the value (NULL when the column is).
+func SetSelect(quoted string) string { return "CONCAT(" + quoted + "+0, ',', " + quoted + ")" }
+
 // EnumMembers parses the members of an enum('a','b') or set('a','b')
-// column type, in definition order.
+// column type, in definition order, exactly as information_schema quotes
+// them: ” is a quote, \\ a backslash. Case and bytes are kept (MySQL
+// already trimmed trailing spaces when the column was defined).
 func EnumMembers(columnType string) []string {
 	open := strings.IndexByte(columnType, '(')
 	if open < 0 {

@@ -63,7 +63,7 @@ func TestMapEveryType(t *testing.T) {
 		{col("longtext", "longtext", asJSON), Options{}, KindJSON, "JSON", ""},
 		{col("json", "json"), Options{}, KindJSON, "JSON", ""},
 		{col("enum", "enum('','small','large')", withLen(5)), Options{}, KindString, "STRING(5)", ""},
-		{col("set", "set('','a','b')", withLen(4)), Options{}, KindSetArray, "ARRAY<STRING(MAX)>", "(`c`+0)"},
+		{col("set", "set('','a','b')", withLen(4)), Options{}, KindSetArray, "ARRAY<STRING(MAX)>", "CONCAT(`c`+0, ',', `c`)"},
 		{col("set", "set('','a','b')", withLen(4)), Options{SetAsString: true}, KindString, "STRING(4)", ""},
 		{col("binary", "binary(4)", withLen(4)), Options{}, KindBytes, "BYTES(4)", ""},
 		{col("varbinary", "varbinary(16)", withLen(16)), Options{}, KindBytes, "BYTES(16)", ""},
@@ -132,11 +132,15 @@ func TestMapRejects(t *testing.T) {
 
 func TestEnumMembers(t *testing.T) {
 	cases := map[string][]string{
-		"set('','a','b')":         {"", "a", "b"},
-		"enum('it''s','x y')":     {"it's", "x y"},
-		"set('a')":                {"a"},
-		`enum('back\\slash','q')`: {`back\slash`, "q"},
-		"enum('(',')')":           {"(", ")"},
+		"set('','a','b')":                    {"", "a", "b"},
+		"enum('it''s','x y')":                {"it's", "x y"},
+		"set('a')":                           {"a"},
+		`enum('back\\slash','q')`:            {`back\slash`, "q"},
+		"enum('(',')')":                      {"(", ")"},
+		"set('Red','Dark Blue','Ünï','a,b')": {"Red", "Dark Blue", "Ünï", "a,b"},
+		"SET('X','y')":                       {"X", "y"},
+		`enum('''','\\\\','a''''b')`:         {"'", `\\`, "a''b"},
+		"enum()":                             nil,
 	}
 	for in, want := range cases {
 		if got := EnumMembers(in); !reflect.DeepEqual(got, want) {

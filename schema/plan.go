@@ -28,6 +28,13 @@ type TablePlan struct {
 	VersionColumn int    `json:"version_column"` // index into Cols, -1 when none
 	WriteMode     string `json:"write_mode"`
 	Table         Table  `json:"table"` // the introspected source definition
+	// Schema are the spec's target-schema choices (FULLTEXT, large index
+	// keys, interleave_in, acknowledged warnings).
+	Schema SchemaOptions `json:"schema"`
+	// Interleave, when set, makes the table INTERLEAVE IN PARENT: from
+	// ResolveInterleave for the DDL, from the target's schema for the
+	// backfill (which then copies the parent first).
+	Interleave *Interleave `json:"interleave,omitempty"`
 }
 
 // KeyColumns are the key's column plans in key order.

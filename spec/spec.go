@@ -68,6 +68,16 @@ type Defaults struct {
 	// Bit is "bytes" (default) or "int64" for BIT(n>1).
 	Bit      string    `yaml:"bit,omitempty" json:"bit,omitempty"`
 	Chunking *Chunking `yaml:"chunking,omitempty" json:"chunking,omitempty"`
+	// Fulltext is what a MySQL FULLTEXT index becomes: "skip" (default: not
+	// created, with a warning) or "search" (TOKENLIST columns and a Spanner
+	// SEARCH INDEX).
+	Fulltext string `yaml:"fulltext,omitempty" json:"fulltext,omitempty"`
+	// LargeIndexKeys decides indexes whose key can exceed Spanner's 8 KiB
+	// key limit: "keep" (default) or "skip".
+	LargeIndexKeys string `yaml:"large_index_keys,omitempty" json:"large_index_keys,omitempty"`
+	// Acknowledge lists warning codes the operator has read; `plan --quiet`
+	// hides them.
+	Acknowledge []string `yaml:"acknowledge,omitempty" json:"acknowledge,omitempty"`
 }
 
 // Table maps one MySQL table to one Spanner table.
@@ -83,6 +93,12 @@ type Table struct {
 	// primary key (its column list, in order).
 	Key      []string  `yaml:"key,omitempty" json:"key,omitempty"`
 	Chunking *Chunking `yaml:"chunking,omitempty" json:"chunking,omitempty"`
+	// InterleaveIn names the source table this table is interleaved in
+	// (INTERLEAVE IN PARENT); `plan --interleave` does it for every
+	// suggested pair.
+	InterleaveIn string `yaml:"interleave_in,omitempty" json:"interleave_in,omitempty"`
+	// Acknowledge lists warning codes acknowledged for this table only.
+	Acknowledge []string `yaml:"acknowledge,omitempty" json:"acknowledge,omitempty"`
 }
 
 // Columns selects and renames columns of a table.
@@ -215,6 +231,12 @@ func (s *Spec) validate() error {
 	if err := oneOf("defaults.bit", s.Defaults.Bit, "", "bytes", "int64"); err != nil {
 		return err
 	}
+	if err := oneOf("defaults.fulltext", s.Defaults.Fulltext, "", FulltextSkip, FulltextSearch); err != nil {
+		return err
+	}
+	if err := oneOf("defaults.large_index_keys", s.Defaults.LargeIndexKeys, "", LargeKeysKeep, LargeKeysSkip); err != nil {
+		return err
+	}
 	seenSrc := map[string]bool{}
 	seenDst := map[string]bool{}
 	for i := range s.Tables {
@@ -265,6 +287,14 @@ func (s *Spec) validate() error {
 	}
 	return nil
 }
+
+// FULLTEXT and large-index-key choices.
+const (
+	FulltextSkip   = "skip"
+	FulltextSearch = "search"
+	LargeKeysKeep  = "keep"
+	LargeKeysSkip  = "skip"
+)
 
 // Write modes.
 const (

@@ -19,6 +19,7 @@ import (
 	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/pipelines"
+	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/target"
 	"github.com/livemigrate/livemigrate/transforms"
 )
@@ -108,6 +109,9 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := targetInterleave(ctx, j); err != nil {
+			return err
+		}
 		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
 		dl := *deadLetter
 		if dl == "" {
@@ -166,6 +170,22 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// targetInterleave reads which target tables are interleaved in which:
+// the pipeline copies parents before children and checks a child row's
+// parent before writing it (Spanner refuses an orphan).
+func targetInterleave(ctx context.Context, j *job.Job) error {
+	c, err := target.Client(ctx, j.Spec.Target.Database)
+	if err != nil {
+		return err
+	}
+	existing, err := schema.ReadSpanner(ctx, c)
+	if err != nil {
+		return err
+	}
+	j.EditPlans(func(p []schema.TablePlan) error { schema.InterleaveFromTarget(p, existing); return nil })
+	return nil
 }
 
 func runnerName() string {

@@ -16,6 +16,7 @@ import (
 	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/pii"
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/spec"
 	"github.com/livemigrate/livemigrate/target"
 )
 
@@ -27,10 +28,13 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	specPath := fs.String("spec", "", "migration spec (YAML); required")
 	ddl := fs.Bool("ddl", false, "print the Spanner DDL for the spec's tables (the default when neither --apply nor --delta is given)")
 	apply := fs.Bool("apply", false, "create the spec's tables (and their indexes and foreign keys) that do not exist yet in the target database")
-	delta := fs.Bool("delta", false, "compare the planned schema with the existing Spanner database: per table and column compatible / lossy / blocking; exit 1 when anything blocks")
+	delta := fs.Bool("delta", false, "compare the planned schema (columns, primary keys, indexes, foreign keys, interleaving) with the existing Spanner database: compatible / lossy / blocking; exit 1 when anything blocks")
 	asJSON := fs.Bool("json", false, "with --delta or --ddl: print JSON instead of text")
 	fkMode := fs.String("foreign-keys", schema.FKDefer, "foreign keys: defer (listed as ALTER TABLE statements to run after the backfill, not applied with the tables), "+
 		"only (just those statements: --apply them once the backfill is done), inline (in CREATE TABLE, parents first; the backfill then fails on a child row copied before its parent), none")
+	interleave := fs.Bool("interleave", false, "interleave every suggested child table in its parent (INTERLEAVE IN PARENT) where the key columns already share the parent's names; tables[].interleave_in does it per table")
+	fulltext := fs.String("fulltext", "", "what MySQL FULLTEXT indexes become: skip (not created, with a warning) or search (TOKENLIST columns and a Spanner SEARCH INDEX); default: the spec's defaults.fulltext, else skip")
+	quiet := fs.Bool("quiet", false, "hide the warnings whose codes the spec acknowledges (defaults.acknowledge, tables[].acknowledge)")
 	return func(ctx context.Context) error {
 		if *specPath == "" {
 			return job.Input(fmt.Errorf("--spec is required; e.g. --spec testdata/demo/spec.yaml"))
@@ -40,16 +44,34 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		default:
 			return job.Input(fmt.Errorf("--foreign-keys %q: use defer, only, inline or none", *fkMode))
 		}
+		switch *fulltext {
+		case "", spec.FulltextSkip, spec.FulltextSearch:
+		default:
+			return job.Input(fmt.Errorf("--fulltext %q: use skip or search", *fulltext))
+		}
 		j, err := job.Load(ctx, *specPath, job.Options{CheckTarget: *apply || *delta})
 		if err != nil {
 			return err
 		}
 		defer j.DB.Close()
+		if err := j.EditPlans(func(p []schema.TablePlan) error { return schema.ResolveInterleave(p, *interleave) }); err != nil {
+			return job.Input(err)
+		}
+		opts := schema.DDLOptions{ForeignKeys: *fkMode, Fulltext: *fulltext}
 		out := os.Stdout
 		if *delta {
-			return runDelta(ctx, out, j, *asJSON)
+			return runDelta(ctx, out, j, opts, *asJSON)
 		}
-		d := schema.GenerateDDL(j.Plans(), *fkMode)
+		d := schema.GenerateDDLWith(j.Plans(), opts)
+		d.Quiet = *quiet
+		if *fkMode == schema.FKOnly {
+			d.Warnings = fkWarnings(d.Warnings) // the tables were planned (and warned about) before
+		}
+		if *fkMode != schema.FKOnly {
+			if d.NotMigrated, err = notMigrated(ctx, j); err != nil {
+				return err
+			}
+		}
 		existing := map[string]bool{}
 		if *apply {
 			if existing, err = target.Tables(ctx, j.Spec.Target.Database); err != nil {
@@ -69,7 +91,8 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			d.Statements = append(d.Statements, schema.Statement{Table: livewrite.ShadowTable(j.Plans()[i].Target), Kind: "shadow", SQL: stmt,
 				Comments: shadowComment(i)})
 		}
-		if *ddl || !*apply {
+		printed := *ddl || !*apply
+		if printed {
 			if *asJSON {
 				data, _ := json.MarshalIndent(d, "", "  ")
 				fmt.Fprintln(out, string(data))
@@ -77,9 +100,7 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 				fmt.Fprint(out, d.Render())
 			}
 		}
-		for _, w := range d.Warnings {
-			fmt.Fprintf(os.Stderr, "warning: %s\n", w)
-		}
+		reportWarnings(os.Stderr, d, printed && !*asJSON, *quiet)
 		if err := printPIIAudit(ctx, os.Stderr, j); err != nil {
 			return err
 		}
@@ -103,6 +124,41 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// reportWarnings tells stderr about the warnings and the objects that do
+// not move: one summary line when the script on stdout already lists them,
+// the grouped list otherwise (--apply alone, --json).
+func reportWarnings(w io.Writer, d schema.DDL, inScript, quiet bool) {
+	if inScript {
+		groups := schema.GroupWarnings(d.Warnings)
+		if len(groups) > 0 || len(d.NotMigrated) > 0 {
+			fmt.Fprintf(w, "plan: %d kinds of warnings and %d objects not migrated, listed at the top of the DDL\n", len(groups), len(d.NotMigrated))
+		}
+		return
+	}
+	fmt.Fprint(w, schema.RenderWarnings(d.Warnings, "warning: ", quiet))
+	fmt.Fprint(w, schema.RenderNotMigrated(d.NotMigrated, "not migrated: "))
+}
+
+func fkWarnings(ws []schema.Warning) []schema.Warning {
+	var out []schema.Warning
+	for _, w := range ws {
+		if strings.HasPrefix(w.Code, "fk-") {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// notMigrated lists the source schema's triggers, views, routines and
+// events.
+func notMigrated(ctx context.Context, j *job.Job) ([]schema.Object, error) {
+	var tables []string
+	for _, p := range j.Plans() {
+		tables = append(tables, p.Source)
+	}
+	return schema.ListObjects(ctx, j.DB, j.Spec.Source.Database(), tables)
 }
 
 func shadowComment(i int) []string {
@@ -155,7 +211,7 @@ func withoutExisting(d schema.DDL, j *job.Job, existing, fks map[string]bool) sc
 	return d
 }
 
-func runDelta(ctx context.Context, out io.Writer, j *job.Job, asJSON bool) error {
+func runDelta(ctx context.Context, out io.Writer, j *job.Job, opts schema.DDLOptions, asJSON bool) error {
 	c, err := target.Client(ctx, j.Spec.Target.Database)
 	if err != nil {
 		return err
@@ -170,7 +226,7 @@ func runDelta(ctx context.Context, out io.Writer, j *job.Job, asJSON bool) error
 			data = append(data, t)
 		}
 	}
-	d := schema.Compare(j.Plans(), data)
+	d := schema.CompareWith(j.Plans(), data, opts)
 	if asJSON {
 		data, _ := json.MarshalIndent(d, "", "  ")
 		fmt.Fprintln(out, string(data))
@@ -185,9 +241,9 @@ func runDelta(ctx context.Context, out io.Writer, j *job.Job, asJSON bool) error
 
 func printDelta(w io.Writer, d schema.Delta) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLASS\tTABLE\tCOLUMN\tWHAT\tMYSQL\tPLANNED\tSPANNER\tDETAIL")
+	fmt.Fprintln(tw, "CLASS\tTABLE\tCOLUMN/OBJECT\tWHAT\tMYSQL\tPLANNED\tSPANNER\tDETAIL")
 	for _, f := range schema.SortFindings(d.Findings) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(f.Class), f.Table, dash(f.Column), f.What,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(f.Class), f.Table, dash(f.Column+f.Object), f.What,
 			dash(f.MySQL), dash(f.Planned), dash(f.Spanner), f.Detail)
 	}
 	tw.Flush()

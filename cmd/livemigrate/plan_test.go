@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -61,9 +63,11 @@ func TestPlanDDLAppliesToEmulator(t *testing.T) {
 				t.Fatalf("defer mode: the foreign key must follow as ALTER TABLE after the backfill note:\n%s", out)
 			}
 			for _, want := range []string{
-				"zoo_parent.id [hotspot]: AUTO_INCREMENT first primary-key column",
+				"[auto-increment-hotspot] AUTO_INCREMENT first primary-key column",
+				"--   on zoo_parent.id\n",
 				"bit-reversed sequence",
-				"index idx_zoo_set skipped: column t_set is ARRAY<STRING(MAX)>",
+				"[index-unindexable-type] index skipped",
+				"--   typezoo.idx_zoo_set: column t_set is ARRAY<STRING(MAX)>\n",
 				"CREATE UNIQUE NULL_FILTERED INDEX `zoo_parent_uq_parent_tag` ON `zoo_parent` (`tag`)",
 				"CREATE UNIQUE INDEX `zoo_parent_uq_parent_code` ON `zoo_parent` (`code`)",
 				"CREATE TABLE `lm_shadow_typezoo`",
@@ -100,8 +104,21 @@ func TestPlanDDLAppliesToEmulator(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &d); err != nil {
 				t.Fatal(err)
 			}
-			if d.Blocking != 0 || d.Lossy != 0 || d.Compatible != 49+4+3 {
-				t.Fatalf("delta: %d blocking, %d lossy, %d compatible; want 0, 0, 56", d.Blocking, d.Lossy, d.Compatible)
+			if d.Blocking != 0 || d.Lossy != 0 || d.Compatible != 51+4+3+6+1 {
+				t.Fatalf("delta: %d blocking, %d lossy, %d compatible; want 0, 0, 65 (columns, indexes, the foreign key)", d.Blocking, d.Lossy, d.Compatible)
+			}
+			// ENUM and SET definitions keep their members' case and spaces.
+			mysqlType := map[string]string{}
+			for _, f := range d.Findings {
+				mysqlType[f.Column] = f.MySQL
+			}
+			for col, want := range map[string]string{
+				"t_enum_mixed": `enum('Red','Dark Blue','Ünïcødé','it''s','back\\slash','trail','a,b',`,
+				"t_set_mixed":  `set('Red','Dark Blue','Green','Ünï','it''s','back\\slash','trail',`,
+			} {
+				if !strings.HasPrefix(mysqlType[col], want) {
+					t.Errorf("delta shows %s as %q, want it to start with %q", col, mysqlType[col], want)
+				}
 			}
 		})
 	}
@@ -221,5 +238,158 @@ func TestPlanTableWithoutKey(t *testing.T) {
 	out, errOut, code := runCLI(t, nil, "plan", "--spec", e.SpecYAML(t, "  - source: uk\n    key: [a]\n"), "--ddl")
 	if code != 0 || !strings.Contains(out, "PRIMARY KEY (`a`)") {
 		t.Fatalf("with key: [a]: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestPlanDeltaStructure seeds a Spanner schema that lacks an index, has a
+// foreign key to another table and is not interleaved where the spec asks
+// for it; each is reported as such, and the blocking ones make exit 1.
+func TestPlanDeltaStructure(t *testing.T) {
+	e := testenv.New(t)
+	e.Exec(t,
+		"CREATE TABLE p (id BIGINT NOT NULL PRIMARY KEY)",
+		"CREATE TABLE other (id BIGINT NOT NULL PRIMARY KEY)",
+		`CREATE TABLE c (id BIGINT NOT NULL, seq INT NOT NULL, note VARCHAR(20), PRIMARY KEY (id, seq), KEY idx_note (note DESC),
+			CONSTRAINT fk_c_p FOREIGN KEY (id) REFERENCES p (id) ON DELETE CASCADE)`,
+		`CREATE TABLE o (id BIGINT NOT NULL PRIMARY KEY, pid BIGINT, UNIQUE KEY uq_pid (pid),
+			CONSTRAINT fk_o_p FOREIGN KEY (pid) REFERENCES p (id))`,
+	)
+	ctx := testenv.Context(t)
+	if err := target.ApplyDDL(ctx, e.SpannerDB, []string{
+		"CREATE TABLE p (id INT64 NOT NULL) PRIMARY KEY (id)",
+		"CREATE TABLE other (id INT64 NOT NULL) PRIMARY KEY (id)",
+		"CREATE TABLE c (id INT64 NOT NULL, seq INT64 NOT NULL, note STRING(20)) PRIMARY KEY (id, seq)",
+		"CREATE TABLE o (id INT64 NOT NULL, pid INT64, CONSTRAINT fk_o_p FOREIGN KEY (pid) REFERENCES other (id)) PRIMARY KEY (id)",
+		"CREATE UNIQUE INDEX o_uq_pid ON o (pid)",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	specPath := e.SpecYAML(t, "  - source: p\n  - source: other\n  - source: c\n    interleave_in: p\n  - source: o\n")
+	out, errOut, code := runCLI(t, nil, "plan", "--spec", specPath, "--delta", "--json")
+	if code != 1 {
+		t.Fatalf("delta: exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	var d schema.Delta
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	got := map[string]schema.Finding{}
+	for _, f := range d.Findings {
+		got[f.Table+"."+f.Column+f.Object+"/"+f.What] = f
+	}
+	for _, w := range []struct{ key, class, detail string }{
+		{"c./missing-interleave", schema.Blocking, "cannot interleave an existing table"},
+		{"c.c_idx_note/missing-index", schema.Lossy, "CREATE INDEX `c_idx_note` ON `c` (`note` DESC)"},
+		{"o.fk_o_p/foreign-key", schema.Blocking, "references other columns or another table"},
+		{"o.o_uq_pid/index", schema.Blocking, "stricter"},
+	} {
+		f, ok := got[w.key]
+		if !ok {
+			t.Errorf("no finding %s in\n%s", w.key, out)
+			continue
+		}
+		if f.Class != w.class || !strings.Contains(f.Detail, w.detail) {
+			t.Errorf("%s: %s %q, want %s containing %q", w.key, f.Class, f.Detail, w.class, w.detail)
+		}
+	}
+	if f := got["o.fk_o_p/foreign-key"]; f.Planned != "(pid) → p (id) ON DELETE NO ACTION" || f.Spanner != "(pid) → other (id) ON DELETE NO ACTION" {
+		t.Errorf("foreign key shown as planned %q, Spanner %q", f.Planned, f.Spanner)
+	}
+	// The human table names the object and what differs.
+	out, _, code = runCLI(t, nil, "plan", "--spec", specPath, "--delta")
+	if code != 1 || !strings.Contains(out, "missing-interleave") || !strings.Contains(out, "c_idx_note") || !strings.Contains(out, "fk_o_p") {
+		t.Errorf("human delta: exit %d\n%s", code, out)
+	}
+}
+
+// TestPlanNames: a target name Spanner would refuse (characters, a
+// reserved keyword, length) is bad input in plan and backfill, with a
+// suggested name and the spec change.
+func TestPlanNames(t *testing.T) {
+	e := testenv.New(t)
+	e.Exec(t, "CREATE TABLE `order` (id INT NOT NULL PRIMARY KEY, `unit price` INT, `größe` INT)")
+	cases := []struct{ tables, want string }{
+		{"  - source: order\n    target: Orders\n    columns: {rename: {\"unit price\": \"bad name!\", größe: groesse}}\n",
+			`target column name "bad name!" is not a valid Spanner column name: it may hold only letters, digits and underscores; add ` + "`columns: {rename: {\"unit price\": bad_name}}`"},
+		{"  - source: order\n    target: Orders\n    columns: {rename: {\"unit price\": unit_price}}\n",
+			`target column name "größe" is not a valid Spanner column name: it may hold only letters, digits and underscores; add ` + "`columns: {rename: {\"größe\": grosse}}`"},
+		{"  - source: order\n    target: " + strings.Repeat("x", 120) + "\n    columns: {exclude: [\"unit price\", größe]}\n",
+			"its shadow table lm_shadow_x"},
+	}
+	for _, c := range cases {
+		specPath := e.SpecYAML(t, c.tables)
+		for _, cmd := range []string{"plan", "backfill"} {
+			_, errOut, code := runCLI(t, nil, cmd, "--spec", specPath)
+			if code != 2 || !strings.Contains(errOut, c.want) {
+				t.Errorf("%s: exit %d, want 2 with %q:\n%s", cmd, code, c.want, errOut)
+			}
+		}
+	}
+	ok := e.SpecYAML(t, "  - source: order\n    target: Orders\n    columns: {rename: {\"unit price\": UnitPrice, größe: Groesse}}\n")
+	if out, errOut, code := runCLI(t, nil, "plan", "--spec", ok); code != 0 || !strings.Contains(out, "`UnitPrice` INT64") {
+		t.Errorf("valid renames: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// A reserved keyword is accepted (quoted) but flagged with a rename.
+	reserved := e.SpecYAML(t, "  - source: order\n    columns: {exclude: [\"unit price\", größe]}\n")
+	if out, errOut, code := runCLI(t, nil, "plan", "--spec", reserved); code != 0 || !strings.Contains(out, "[reserved-name]") ||
+		!strings.Contains(out, "--   order: table order; rename it with `target: order_`") {
+		t.Errorf("reserved table name: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestPlanDemoWarningsOnce: on the demo schema, `plan --ddl` prints each
+// warning's explanation exactly once (stdout and stderr together); an
+// acknowledged code is marked, and --quiet hides it but for a count.
+func TestPlanDemoWarningsOnce(t *testing.T) {
+	e := testenv.New(t)
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(e.Root, "testdata", "demo", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	e.Exec(t, read("schema.sql"))
+	tables := "  - source: customers\n  - source: products\n  - source: orders\n  - source: order_items\n"
+	specPath := e.SpecYAML(t, tables)
+	out, errOut, code := runCLI(t, nil, "plan", "--spec", specPath, "--ddl", "--json")
+	if code != 0 {
+		t.Fatalf("plan --json: exit %d\n%s", code, errOut)
+	}
+	var d schema.DDL
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Warnings) == 0 {
+		t.Fatal("the demo has warnings (an AUTO_INCREMENT key); none reported")
+	}
+	out, errOut, code = runCLI(t, nil, "plan", "--spec", specPath, "--ddl")
+	if code != 0 {
+		t.Fatalf("plan --ddl: exit %d\n%s", code, errOut)
+	}
+	for _, w := range d.Warnings {
+		if n := strings.Count(out+errOut, w.Message); n != 1 {
+			t.Errorf("[%s] explanation printed %d times:\n%s\n%s", w.Code, n, out, errOut)
+		}
+	}
+	// Acknowledged: marked; with --quiet only counted.
+	ackSpec := strings.Replace(specPath, "spec.yaml", "ack.yaml", 1)
+	body, _ := os.ReadFile(specPath)
+	ack := strings.Replace(string(body), "tables:\n", "defaults:\n  acknowledge: [auto-increment-hotspot]\ntables:\n", 1)
+	if err := os.WriteFile(ackSpec, []byte(ack), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ = runCLI(t, nil, "plan", "--spec", ackSpec, "--ddl")
+	if !strings.Contains(out, "[auto-increment-hotspot, acknowledged]") {
+		t.Errorf("acknowledged warning not marked:\n%s", out)
+	}
+	out, _, _ = runCLI(t, nil, "plan", "--spec", ackSpec, "--ddl", "--quiet")
+	if strings.Contains(out, "bit-reversed") || !strings.Contains(out, "acknowledged and hidden (--quiet): auto-increment-hotspot (") {
+		t.Errorf("--quiet did not hide the acknowledged warning:\n%s", out)
+	}
+	bad := strings.Replace(string(body), "tables:\n", "defaults:\n  acknowledge: [no-such-code]\ntables:\n", 1)
+	os.WriteFile(ackSpec, []byte(bad), 0o644)
+	if _, errOut, code := runCLI(t, nil, "plan", "--spec", ackSpec); code != 2 || !strings.Contains(errOut, `"no-such-code" is not a warning code`) {
+		t.Errorf("unknown acknowledged code: exit %d\n%s", code, errOut)
 	}
 }

@@ -46,6 +46,11 @@ CREATE TABLE typezoo (
   t_longtext    LONGTEXT NULL,
   t_enum        ENUM('','small','large') NULL,
   t_set         SET('','a','b','c') NULL,
+  -- Members keep their case, spaces and bytes; MySQL trims trailing spaces
+  -- ('trail  ' is the member 'trail'); the emoji is outside the BMP, which
+  -- MariaDB's definition text shows as '?'.
+  t_enum_mixed  ENUM('Red','Dark Blue','Ünïcødé','it''s','back\\slash','trail  ','a,b','😀 emoji') NULL,
+  t_set_mixed   SET('Red','Dark Blue','Green','Ünï','it''s','back\\slash','trail  ','😀x') NULL,
   t_json        JSON NULL,
   t_binary      BINARY(4) NULL,
   t_varbinary   VARBINARY(16) NULL,
