@@ -1,10 +1,14 @@
 package spec
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/livemigrate/livemigrate/internal/fakesecrets"
+	"github.com/livemigrate/livemigrate/secret"
 )
 
 const valid = `source:
@@ -50,6 +54,8 @@ func TestParseErrors(t *testing.T) {
 		{"include and exclude", strings.Replace(valid, "      exclude: [secret]\n", "      exclude: [secret]\n      include: [id]\n", 1), "cannot both be set"},
 		{"bad zone", strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_env: SHOP_PW\n  time_zone: Mars/Olympus\n", 1), "not a known IANA zone"},
 		{"empty", "", "is empty"},
+		{"two password sources", strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_env: SHOP_PW\n  password_secret: projects/p/secrets/s/versions/1\n", 1), "set one of password_env, password_file, password_secret"},
+		{"malformed secret name", strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_secret: projects/p/secrets/s\n", 1), `source.password_secret "projects/p/secrets/s" must look like projects/PROJECT/secrets/NAME/versions/VERSION`},
 		{"throttle not yet", valid + "throttle:\n  max_load: 1\n", `unknown key "max_load" in throttle`},
 	}
 	for _, c := range cases {
@@ -71,26 +77,47 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+func TestPasswordSecretParses(t *testing.T) {
+	t.Setenv("LM_TEST_PROJECT", "prod-1")
+	s, err := Parse("x.yaml", []byte(strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_secret: projects/${LM_TEST_PROJECT}/secrets/shop/versions/latest\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Source.PasswordSecret != "projects/prod-1/secrets/shop/versions/latest" {
+		t.Fatalf("password_secret = %q", s.Source.PasswordSecret)
+	}
+}
+
 func TestPasswordSources(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "pw")
 	if err := os.WriteFile(f, []byte("s3cret\nignored\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if pw, err := (Source{PasswordFile: f}).Password(); err != nil || pw != "s3cret" {
+	if pw, err := (Source{PasswordFile: f}).Password(context.Background()); err != nil || pw != "s3cret" {
 		t.Fatalf("file: %q %v", pw, err)
 	}
 	t.Setenv("LM_TEST_PW", "from-env")
-	if pw, err := (Source{PasswordEnv: "LM_TEST_PW"}).Password(); err != nil || pw != "from-env" {
+	if pw, err := (Source{PasswordEnv: "LM_TEST_PW"}).Password(context.Background()); err != nil || pw != "from-env" {
 		t.Fatalf("env: %q %v", pw, err)
 	}
-	_, err := (Source{PasswordEnv: "LM_TEST_PW_UNSET_X"}).Password()
+	_, err := (Source{PasswordEnv: "LM_TEST_PW_UNSET_X"}).Password(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "LM_TEST_PW_UNSET_X") {
 		t.Fatalf("unset env: %v", err)
 	}
-	_, err = (Source{PasswordFile: filepath.Join(dir, "missing")}).Password()
+	_, err = (Source{PasswordFile: filepath.Join(dir, "missing")}).Password(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "password_file") {
 		t.Fatalf("missing file: %v", err)
+	}
+	const name = "projects/p/secrets/spec-test/versions/2"
+	fake := fakesecrets.Start(t, map[string]string{name: "from-secret\n"})
+	t.Setenv(secret.EndpointEnv, fake.Addr)
+	if pw, err := (Source{PasswordSecret: name}).Password(context.Background()); err != nil || pw != "from-secret" {
+		t.Fatalf("secret: %q %v", pw, err)
+	}
+	_, err = (Source{PasswordSecret: "projects/p/secrets/nope/versions/1"}).Password(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "source.password_secret: Secret Manager projects/p/secrets/nope/versions/1: NotFound") {
+		t.Fatalf("missing secret: %v", err)
 	}
 }
 
