@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs" // gs:// specs (Flex Template launches)
 	"github.com/go-sql-driver/mysql"
 	"gopkg.in/yaml.v3"
 
@@ -131,13 +133,33 @@ func (e *Error) BadInput() bool { return true }
 
 func errf(format string, a ...any) error { return &Error{Msg: fmt.Sprintf(format, a...)} }
 
-// Load reads and validates a spec file.
+// Load reads and validates a spec file: a local path, or a gs://BUCKET/…
+// object (how a Flex Template launch finds the spec; any filesystem Beam
+// registers works).
 func Load(path string) (*Spec, error) {
-	data, err := os.ReadFile(path)
+	data, err := readSpec(path)
 	if err != nil {
 		return nil, errf("cannot read spec %s: %v", path, unwrapPathErr(err))
 	}
 	return Parse(path, data)
+}
+
+func readSpec(path string) ([]byte, error) {
+	if !strings.Contains(path, "://") {
+		return os.ReadFile(path)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fs, err := filesystem.New(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Close()
+	data, err := filesystem.Read(ctx, fs, path)
+	if err != nil {
+		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	return data, nil
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type spec\.(\w+)`)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/memfs"
+
 	"github.com/livemigrate/livemigrate/internal/fakesecrets"
 	"github.com/livemigrate/livemigrate/secret"
 )
@@ -74,6 +76,22 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("error leaks the password: %q", err)
 			}
 		})
+	}
+}
+
+// TestLoadRemote reads a spec through Beam's filesystems (gs:// in
+// production; the in-memory one here).
+func TestLoadRemote(t *testing.T) {
+	memfs.Write("memfs://specs/shop.yaml", []byte(valid))
+	s, err := Load("memfs://specs/shop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Source.Database() != "shop" {
+		t.Fatalf("database = %q", s.Source.Database())
+	}
+	if _, err := Load("memfs://specs/missing.yaml"); err == nil || !strings.Contains(err.Error(), "cannot read spec memfs://specs/missing.yaml") {
+		t.Fatalf("missing remote spec: %v", err)
 	}
 }
 

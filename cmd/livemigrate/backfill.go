@@ -82,31 +82,41 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			PageRows: changedInt(fs, "page-rows", pageRows), BatchRows: changedInt(fs, "batch-rows", batchRows),
 			BatchMutations: changedInt(fs, "batch-mutations", batchMutations), BatchBytes: changedInt64(fs, "batch-bytes", batchBytes),
 		}
+		if err := dataflowPreflight(*specPath, *deadLetter, time.Now()); err != nil {
+			return err
+		}
 		j, err := job.Load(ctx, *specPath, job.Options{CheckTarget: true, Overrides: o})
 		if err != nil {
 			return err
 		}
 		defer j.DB.Close()
-		if err := checkpoint.Ensure(ctx, j.Spec.Target.Database); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
 		dl := *deadLetter
 		if dl == "" {
 			dl = filepath.Join("out", "dead-letters", *jobID)
 		}
+		cfg := j.Config
+		cfg.ID, cfg.DeadLetter = *jobID, dl
+		if dryRun() {
+			return runDryRun(ctx, pipelines.Backfill(cfg))
+		}
+		if err := checkpoint.Ensure(ctx, j.Spec.Target.Database); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
 		if !strings.Contains(dl, "://") {
 			if err := os.MkdirAll(dl, 0o755); err != nil {
 				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
 			}
 		}
-		cfg := j.Config
-		cfg.ID, cfg.DeadLetter = *jobID, dl
 		rep := Report{Spec: *specPath, JobID: *jobID, Runner: runnerName(), Started: time.Now().UTC(), DeadLetter: dl}
 		res, err := beamx.RunWithMetrics(ctx, pipelines.Backfill(cfg))
 		rep.Seconds = time.Since(rep.Started).Seconds()
 		if err != nil {
 			return fmt.Errorf("pipeline failed: %s", rootCause(err))
+		}
+		if executeAsync() {
+			submittedAsync(res, *jobID, *specPath)
+			return nil
 		}
 		counters := collectCounters(res)
 		for _, p := range j.Plans() {

@@ -42,7 +42,7 @@ func main() {
 		beam.Init()
 		return
 	}
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), templateArgs(os.Args[1:], os.Getenv(FlexTemplateEnv) != ""), os.Stdout, os.Stderr))
 }
 
 func isWorker(args []string) bool {
@@ -99,6 +99,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if beamUsage != "" {
 			fmt.Fprintf(stdout, "\nBeam pipeline flags (--runner defaults to prism; Dataflow needs --project, --region, --staging_location):\n%s", beamUsage)
 		}
+	}
+	if os.Getenv(FlexTemplateEnv) != "" {
+		args = append(args[:1:1], templateFlagNames(fs, args[1:])...)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
