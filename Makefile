@@ -81,7 +81,7 @@ build:
 WORKER_BIN ?= bin/livemigrate-worker-linux-amd64
 
 worker:
-	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -o $(WORKER_BIN) ./cmd/livemigrate
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o $(WORKER_BIN) ./cmd/livemigrate
 	@echo "built $(WORKER_BIN) (linux/amd64); submit with --worker_binary $(WORKER_BIN)"
 
 # The Flex Template image: Google's Go template launcher + the worker binary.
@@ -98,8 +98,10 @@ template: worker
 vet:
 	$(GO) vet ./...
 
+# CGO_ENABLED=0 as in `make worker`: the tests, the CLI binary they build
+# (testenv.Binary) and the worker binary then share one build cache.
 test: up
-	$(WITH_STACK_ENV) $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
+	$(WITH_STACK_ENV) export CGO_ENABLED=0 && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
 
 demo: up build
 	$(WITH_STACK_ENV) scripts/demo.sh
