@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/livemigrate/livemigrate/internal/fakesecrets"
 	"github.com/livemigrate/livemigrate/internal/testenv"
@@ -173,6 +174,32 @@ func TestDataflowPreflight(t *testing.T) {
 	})
 }
 
+func TestTemplateArgs(t *testing.T) {
+	self, _ := os.Executable()
+	for _, c := range []struct {
+		on   bool
+		in   []string
+		want string
+	}{
+		{false, []string{"--command=backfill", "--spec=x"}, "--command=backfill --spec=x"},
+		{true, []string{"backfill", "--spec=x"}, "backfill --spec=x"},
+		{true, []string{"--spec=gs://b/s.yaml", "--command=verify"}, "verify --spec=gs://b/s.yaml --runner=dataflow --execute_async --worker_binary=" + self},
+		{true, []string{"--command=backfill", "--runner=prism", "--execute_async=false", "--worker_binary=/w"}, "backfill --runner=prism --execute_async=false --worker_binary=/w"},
+		{true, []string{"--spec=x"}, "help --spec=x --runner=dataflow --execute_async --worker_binary=" + self},
+	} {
+		if got := strings.Join(templateArgs(c.in, c.on), " "); got != c.want {
+			t.Errorf("templateArgs(%v, %v) = %q, want %q", c.in, c.on, got, c.want)
+		}
+	}
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	fs.String("dead-letter", "", "")
+	fs.String("staging_location", "", "")
+	got := strings.Join(templateFlagNames(fs, []string{"--dead_letter=gs://b", "--staging_location=gs://s", "--no_such=1", "--dead_letter", "v"}), " ")
+	if want := "--dead-letter=gs://b --staging_location=gs://s --no_such=1 --dead-letter v"; got != want {
+		t.Errorf("templateFlagNames = %q, want %q", got, want)
+	}
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
@@ -253,6 +280,22 @@ func TestDataflowDryRunContract(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(cwd); len(entries) != 0 {
 		t.Errorf("the dry run wrote %d entries into its working directory (e.g. %s)", len(entries), entries[0].Name())
+	}
+
+	// As a Flex Template launch: the parameters arrive as flags with no
+	// subcommand and underscores in our own flag names; the binary takes
+	// the command from --command and itself as the worker binary.
+	tplOut, tplErr, code := runIn(t, t.TempDir(), []string{fake.Env(), FlexTemplateEnv + "=1"},
+		"--command=backfill", "--spec="+specPath, "--dead_letter=gs://bucket/dead-letters", "--job_id=nightly-1",
+		"--project=p", "--region=us-central1", "--staging_location=gs://bucket/staging", "--dry_run")
+	if code != 0 {
+		t.Fatalf("template launch: exit %d\n%s%s", code, tplOut, tplErr)
+	}
+	if self := testenv.Binary(t); !strings.Contains(tplErr, `\"worker_binary\": \"`+self+`\"`) || !strings.Contains(tplErr, "Dry-run: not submitting job!") {
+		t.Errorf("template launch: the printed job does not use the binary itself (%s) as the worker binary", self)
+	}
+	if !strings.Contains(tplErr, `\"execute_async\"`) || !containsEncoded(tplErr, `"id":"nightly-1"`) {
+		t.Errorf("template launch: --execute_async or the job_id parameter did not reach the job")
 	}
 
 	// Control: a password in a flag lands in the printed options, and the
@@ -341,5 +384,4 @@ func TestBackfillSeparateWorkers(t *testing.T) {
 	if got := fake.Calls(secretName) - fetchedBefore; got < 2 {
 		t.Errorf("Secret Manager was asked %d times during the backfill; want the launcher and every worker process to ask (≥ 2)", got)
 	}
-	_ = context.Background
 }
