@@ -5,7 +5,7 @@
 #   make status    show what runs
 #   make test      go vet + go test against the local stack (the CI command)
 #   make demo      load the demo shop into MariaDB and backfill it into the emulator
-#   make worker    cross-build the linux/amd64 Dataflow worker binary ($(WORKER_BIN))
+#   make worker    cross-build the linux/amd64 Dataflow worker binary (bin/livemigrate-worker-linux-amd64)
 #   make template  build the Dataflow Flex Template image (needs a running Docker engine)
 #   make bench / make soak
 #

@@ -61,7 +61,7 @@ type Report struct {
 func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	specPath := fs.String("spec", "", "migration spec (YAML); required")
 	reportJSON := fs.String("report-json", "", "also write the summary as JSON to this file")
-	deadLetter := fs.String("dead-letter", "", "directory (or gs://bucket/prefix) for dead-lettered rows, one JSON-lines file per chunk (default out/dead-letters/JOB_ID)")
+	deadLetter := fs.String("dead-letter", "", "directory (or gs://bucket/prefix, required on Dataflow) for dead-lettered rows, one JSON-lines file per chunk (default out/dead-letters/JOB_ID)")
 	pageRows := fs.Int("page-rows", config.DefaultPageRows, "rows per source page (keyset pagination), overriding the spec's chunking.page_rows")
 	batchRows := fs.Int("batch-rows", config.DefaultBatch.Rows, "max rows per Spanner commit")
 	batchMutations := fs.Int("batch-mutations", config.DefaultBatch.Mutations, "max mutations per Spanner commit (Spanner's limit is 80000)")

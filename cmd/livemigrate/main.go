@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, "usage: livemigrate %s [flags]\n\n%s\n\nflags:\n%s", cmd.name, cmd.summary, own)
 		if beamUsage != "" {
-			fmt.Fprintf(stdout, "\nBeam pipeline flags (--runner defaults to prism; Dataflow needs --project, --region, --staging_location):\n%s", beamUsage)
+			fmt.Fprintf(stdout, "\nBeam pipeline flags (--runner defaults to prism; Dataflow needs --project, --region, --staging_location gs://…, --worker_binary from make worker, --dead-letter gs://…):\n%s", beamUsage)
 		}
 	}
 	if os.Getenv(FlexTemplateEnv) != "" {
