@@ -68,12 +68,15 @@ type Options struct {
 	// CheckTarget also checks that the Spanner database answers.
 	CheckTarget bool
 	Overrides   config.Overrides
+	// ReadFile reads a spec given as a URL (gs://…, a Flex Template
+	// launch); nil: local paths only.
+	ReadFile spec.ReadFunc
 }
 
 // Load reads the spec, connects to MySQL, introspects every table and
 // resolves the job configuration.
 func Load(ctx context.Context, specPath string, o Options) (*Job, error) {
-	s, err := spec.Load(specPath)
+	s, err := spec.LoadWith(specPath, o.ReadFile)
 	if err != nil {
 		return nil, err
 	}

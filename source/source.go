@@ -58,7 +58,7 @@ func MaxConnections(src spec.Source) int {
 
 // Open opens and pings a new pool.
 func Open(ctx context.Context, src spec.Source) (*sql.DB, error) {
-	cfg, err := Config(src)
+	cfg, err := Config(ctx, src)
 	if err != nil {
 		return nil, err
 	}
@@ -80,13 +80,14 @@ func Open(ctx context.Context, src spec.Source) (*sql.DB, error) {
 	return db, nil
 }
 
-// Config builds the driver config for src, password included.
-func Config(src spec.Source) (*mysql.Config, error) {
+// Config builds the driver config for src, password included: the
+// password is fetched here, in the process that opens the connection.
+func Config(ctx context.Context, src spec.Source) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN(src.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("source.dsn is not a valid MySQL DSN")
 	}
-	pw, err := src.Password()
+	pw, err := src.Password(ctx)
 	if err != nil {
 		return nil, err
 	}

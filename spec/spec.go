@@ -4,12 +4,14 @@
 // The one idea: the spec is strict and secret-free. An unknown key is an error
 // naming its line, and the MySQL password is never in the file, the DSN, a
 // flag or a pipeline option; the spec only says where to fetch it (an
-// environment variable or a file), and the fetch happens where the connection
-// is opened, on the worker.
+// environment variable, a file, or a Secret Manager version for Dataflow
+// workers), and the fetch happens where the connection is opened, on the
+// worker.
 package spec
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/pii"
 	"github.com/livemigrate/livemigrate/ratelimit"
+	"github.com/livemigrate/livemigrate/secret"
 )
 
 // Spec is a whole migration: one source, one target, the tables to move.
@@ -45,6 +48,11 @@ type Source struct {
 	PasswordEnv string `yaml:"password_env,omitempty" json:"password_env,omitempty"`
 	// PasswordFile names a file whose first line is the password.
 	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	// PasswordSecret names a Secret Manager version whose payload's first
+	// line is the password: projects/P/secrets/S/versions/V. Each process
+	// (launcher, Dataflow worker) fetches it itself, with its own
+	// credentials. ${VAR} references are expanded.
+	PasswordSecret string `yaml:"password_secret,omitempty" json:"password_secret,omitempty"`
 	// TimeZone is the zone DATETIME values are read in (default UTC).
 	TimeZone string `yaml:"time_zone,omitempty" json:"time_zone,omitempty"`
 	// MaxConnections caps concurrent source connections per worker process
@@ -137,13 +145,35 @@ func (e *Error) BadInput() bool { return true }
 
 func errf(format string, a ...any) error { return &Error{Msg: fmt.Sprintf(format, a...)} }
 
-// Load reads and validates a spec file.
-func Load(path string) (*Spec, error) {
-	data, err := os.ReadFile(path)
+// Load reads and validates a local spec file (LoadWith reads gs:// too).
+func Load(path string) (*Spec, error) { return LoadWith(path, nil) }
+
+// ReadFunc reads a whole file by path or URL (gs://...).
+type ReadFunc func(path string) ([]byte, error)
+
+// LoadWith reads and validates a spec file; read, when set, reads paths
+// with a scheme (gs://...), which a Flex Template launch passes. The CLI
+// hands it Beam's filesystems; this package stays free of Beam.
+func LoadWith(path string, read ReadFunc) (*Spec, error) {
+	data, err := readSpec(path, read)
 	if err != nil {
 		return nil, errf("cannot read spec %s: %v", path, unwrapPathErr(err))
 	}
 	return Parse(path, data)
+}
+
+func readSpec(path string, read ReadFunc) ([]byte, error) {
+	if !strings.Contains(path, "://") {
+		return os.ReadFile(path)
+	}
+	if read == nil {
+		return nil, fmt.Errorf("no reader for %s here; give a local path", path)
+	}
+	data, err := read(path)
+	if err != nil {
+		return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	return data, nil
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): field (\S+) not found in type (\w+)\.(\w+)`)
@@ -192,6 +222,7 @@ func (s *Spec) validate() error {
 	s.Source.DSN = os.ExpandEnv(s.Source.DSN)
 	s.Target.Database = os.ExpandEnv(s.Target.Database)
 	s.Source.PasswordFile = os.ExpandEnv(s.Source.PasswordFile)
+	s.Source.PasswordSecret = os.ExpandEnv(s.Source.PasswordSecret)
 	if s.Source.DSN == "" {
 		return errors.New("source.dsn is required, e.g. user@tcp(host:3306)/db")
 	}
@@ -205,8 +236,13 @@ func (s *Spec) validate() error {
 	if cfg.DBName == "" {
 		return errors.New("source.dsn names no database; end it with /dbname")
 	}
-	if s.Source.PasswordEnv != "" && s.Source.PasswordFile != "" {
-		return errors.New("source: set password_env or password_file, not both")
+	if n := countSet(s.Source.PasswordEnv, s.Source.PasswordFile, s.Source.PasswordSecret); n > 1 {
+		return errors.New("source: set one of password_env, password_file, password_secret, not several")
+	}
+	if s.Source.PasswordSecret != "" {
+		if err := secret.CheckName("source.password_secret", s.Source.PasswordSecret); err != nil {
+			return err
+		}
 	}
 	if s.Source.TimeZone != "" {
 		if _, err := time.LoadLocation(s.Source.TimeZone); err != nil {
@@ -313,10 +349,28 @@ func oneOf(field, v string, allowed ...string) error {
 	return fmt.Errorf("%s is %q; use one of %s", field, v, strings.Join(allowed[1:], ", "))
 }
 
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // Password fetches the source password from where the spec says. It is
-// called where a connection is opened, never at pipeline construction.
-func (s Source) Password() (string, error) {
+// called where a connection is opened (on the launcher to introspect, on
+// every worker to read), never at pipeline construction, so the value is
+// never part of a pipeline option or a DoFn.
+func (s Source) Password(ctx context.Context) (string, error) {
 	switch {
+	case s.PasswordSecret != "":
+		data, err := secret.Access(ctx, s.PasswordSecret)
+		if err != nil {
+			return "", fmt.Errorf("source.password_secret: %w", err)
+		}
+		return secret.FirstLine(data), nil
 	case s.PasswordEnv != "":
 		v, ok := os.LookupEnv(s.PasswordEnv)
 		if !ok {

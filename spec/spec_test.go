@@ -1,13 +1,19 @@
 package spec
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/memfs"
+
+	"github.com/livemigrate/livemigrate/internal/fakesecrets"
 	"github.com/livemigrate/livemigrate/pii"
+	"github.com/livemigrate/livemigrate/secret"
 )
 
 const valid = `source:
@@ -96,6 +102,8 @@ func TestParseErrors(t *testing.T) {
 		{"throttle bad duration", valid + "throttle:\n  sample_interval: fast\n", `x.yaml: line 13: "fast" is not a duration; use e.g. 1s`},
 		{"throttle bad thresholds", valid + "throttle:\n  threads_running: {max: 30, critical: 20}\n", `x.yaml: throttle.threads_running.critical (20) must be above max (30)`},
 		{"throttle replica password", valid + "throttle:\n  replica_lag:\n    replicas: [\"u:hunter2@tcp(r:3306)/\"]\n", `throttle.replica_lag.replicas[0] contains a password`},
+		{"two password sources", strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_env: SHOP_PW\n  password_secret: projects/p/secrets/s/versions/1\n", 1), "set one of password_env, password_file, password_secret"},
+		{"malformed secret name", strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_secret: projects/p/secrets/s\n", 1), `source.password_secret "projects/p/secrets/s" must look like projects/PROJECT/secrets/NAME/versions/VERSION`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -143,26 +151,75 @@ func TestParseThrottle(t *testing.T) {
 	}
 }
 
+// TestLoadRemote reads a spec through Beam's filesystems (gs:// in
+// production; the in-memory one here).
+func TestLoadRemote(t *testing.T) {
+	memfs.Write("memfs://specs/shop.yaml", []byte(valid))
+	read := func(path string) ([]byte, error) {
+		ctx := context.Background()
+		fs, err := filesystem.New(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		defer fs.Close()
+		return filesystem.Read(ctx, fs, path)
+	}
+	s, err := LoadWith("memfs://specs/shop.yaml", read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Source.Database() != "shop" {
+		t.Fatalf("database = %q", s.Source.Database())
+	}
+	if _, err := Load("memfs://specs/shop.yaml"); err == nil || !strings.Contains(err.Error(), "give a local path") {
+		t.Fatalf("a remote path without a reader: %v", err)
+	}
+	if _, err := LoadWith("memfs://specs/missing.yaml", read); err == nil || !strings.Contains(err.Error(), "cannot read spec memfs://specs/missing.yaml") {
+		t.Fatalf("missing remote spec: %v", err)
+	}
+}
+
+func TestPasswordSecretParses(t *testing.T) {
+	t.Setenv("LM_TEST_PROJECT", "prod-1")
+	s, err := Parse("x.yaml", []byte(strings.Replace(valid, "  password_env: SHOP_PW\n", "  password_secret: projects/${LM_TEST_PROJECT}/secrets/shop/versions/latest\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Source.PasswordSecret != "projects/prod-1/secrets/shop/versions/latest" {
+		t.Fatalf("password_secret = %q", s.Source.PasswordSecret)
+	}
+}
+
 func TestPasswordSources(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "pw")
 	if err := os.WriteFile(f, []byte("s3cret\nignored\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if pw, err := (Source{PasswordFile: f}).Password(); err != nil || pw != "s3cret" {
+	if pw, err := (Source{PasswordFile: f}).Password(context.Background()); err != nil || pw != "s3cret" {
 		t.Fatalf("file: %q %v", pw, err)
 	}
 	t.Setenv("LM_TEST_PW", "from-env")
-	if pw, err := (Source{PasswordEnv: "LM_TEST_PW"}).Password(); err != nil || pw != "from-env" {
+	if pw, err := (Source{PasswordEnv: "LM_TEST_PW"}).Password(context.Background()); err != nil || pw != "from-env" {
 		t.Fatalf("env: %q %v", pw, err)
 	}
-	_, err := (Source{PasswordEnv: "LM_TEST_PW_UNSET_X"}).Password()
+	_, err := (Source{PasswordEnv: "LM_TEST_PW_UNSET_X"}).Password(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "LM_TEST_PW_UNSET_X") {
 		t.Fatalf("unset env: %v", err)
 	}
-	_, err = (Source{PasswordFile: filepath.Join(dir, "missing")}).Password()
+	_, err = (Source{PasswordFile: filepath.Join(dir, "missing")}).Password(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "password_file") {
 		t.Fatalf("missing file: %v", err)
+	}
+	const name = "projects/p/secrets/spec-test/versions/2"
+	fake := fakesecrets.Start(t, map[string]string{name: "from-secret\n"})
+	t.Setenv(secret.EndpointEnv, fake.Addr)
+	if pw, err := (Source{PasswordSecret: name}).Password(context.Background()); err != nil || pw != "from-secret" {
+		t.Fatalf("secret: %q %v", pw, err)
+	}
+	_, err = (Source{PasswordSecret: "projects/p/secrets/nope/versions/1"}).Password(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "source.password_secret: Secret Manager projects/p/secrets/nope/versions/1: NotFound") {
+		t.Fatalf("missing secret: %v", err)
 	}
 }
 

@@ -72,7 +72,7 @@ type ThrottleReport struct {
 func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	specPath := fs.String("spec", "", "migration spec (YAML); required")
 	reportJSON := fs.String("report-json", "", "also write the summary as JSON to this file")
-	deadLetter := fs.String("dead-letter", "", "directory (or gs://bucket/prefix) for dead-lettered rows, one JSON-lines file per chunk (default out/dead-letters/JOB_ID)")
+	deadLetter := fs.String("dead-letter", "", "directory (or gs://bucket/prefix, required on Dataflow) for dead-lettered rows, one JSON-lines file per chunk (default out/dead-letters/JOB_ID)")
 	pageRows := fs.Int("page-rows", config.DefaultPageRows, "rows per source page (keyset pagination), overriding the spec's chunking.page_rows")
 	batchRows := fs.Int("batch-rows", config.DefaultBatch.Rows, "max rows per Spanner commit")
 	batchMutations := fs.Int("batch-mutations", config.DefaultBatch.Mutations, "max mutations per Spanner commit (Spanner's limit is 80000)")
@@ -93,13 +93,28 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			PageRows: changedInt(fs, "page-rows", pageRows), BatchRows: changedInt(fs, "batch-rows", batchRows),
 			BatchMutations: changedInt(fs, "batch-mutations", batchMutations), BatchBytes: changedInt64(fs, "batch-bytes", batchBytes),
 		}
-		j, err := job.Load(ctx, *specPath, job.Options{CheckTarget: true, Overrides: o})
+		if err := dataflowPreflight(*specPath, *deadLetter, time.Now()); err != nil {
+			return err
+		}
+		j, err := job.Load(ctx, *specPath, job.Options{CheckTarget: true, Overrides: o, ReadFile: readSpecFile})
 		if err != nil {
 			return err
 		}
 		defer j.DB.Close()
 		if err := j.CheckPII(ctx); err != nil {
 			return err
+		}
+		if err := targetInterleave(ctx, j); err != nil {
+			return err
+		}
+		dl := *deadLetter
+		if dl == "" {
+			dl = filepath.Join("out", "dead-letters", *jobID)
+		}
+		cfg := j.Config
+		cfg.ID, cfg.DeadLetter = *jobID, dl
+		if dryRun() {
+			return runDryRun(ctx, pipelines.Backfill(cfg))
 		}
 		if err := checkpoint.Ensure(ctx, j.Spec.Target.Database); err != nil {
 			return err
@@ -109,26 +124,21 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := targetInterleave(ctx, j); err != nil {
-			return err
-		}
 		fmt.Fprintf(os.Stderr, "job id %s (rerun with --job-id %s to resume; livemigrate status --job %s --spec %s)\n", *jobID, *jobID, *jobID, *specPath)
-		dl := *deadLetter
-		if dl == "" {
-			dl = filepath.Join("out", "dead-letters", *jobID)
-		}
 		if !strings.Contains(dl, "://") {
 			if err := os.MkdirAll(dl, 0o755); err != nil {
 				return job.Input(fmt.Errorf("--dead-letter %s: %v", dl, err))
 			}
 		}
-		cfg := j.Config
-		cfg.ID, cfg.DeadLetter = *jobID, dl
 		rep := Report{Spec: *specPath, JobID: *jobID, Runner: runnerName(), Started: time.Now().UTC(), DeadLetter: dl}
 		res, err := beamx.RunWithMetrics(ctx, pipelines.Backfill(cfg))
 		rep.Seconds = time.Since(rep.Started).Seconds()
 		if err != nil {
 			return fmt.Errorf("pipeline failed: %s", rootCause(err))
+		}
+		if executeAsync() {
+			submittedAsync(res, *jobID, *specPath)
+			return nil
 		}
 		counters := collectCounters(res)
 		if j.Config.Throttle.Enabled() {

@@ -334,7 +334,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 		{"plan", "--spec", specPath, "--apply"},
 		{"backfill", "--spec", specPath, "--dead-letter", filepath.Join(t.TempDir(), "dl.jsonl")},
 		{"backfill", "--spec", specPath, "--runner", "dataflow", "--dry_run", "--project", "p", "--region", "us-central1",
-			"--staging_location", "gs://bucket/staging", "--worker_binary", testenv.Binary(t)},
+			"--staging_location", "gs://bucket/staging", "--worker_binary", testenv.Binary(t), "--dead-letter", "gs://bucket/dead-letters"},
 	} {
 		out, errOut, code := runCLI(t, env, args...)
 		if code != 0 {

@@ -14,12 +14,14 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/spf13/pflag"
 
 	"github.com/livemigrate/livemigrate/job"
+	"github.com/livemigrate/livemigrate/transforms"
 )
 
 type command struct {
@@ -47,7 +49,7 @@ func main() {
 		beam.Init()
 		return
 	}
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), templateArgs(os.Args[1:], os.Getenv(FlexTemplateEnv) != ""), os.Stdout, os.Stderr))
 }
 
 func isWorker(args []string) bool {
@@ -114,8 +116,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, "usage: livemigrate %s [flags]\n\n%s\n\nflags:\n%s", cmd.name, cmd.summary, own)
 		if beamUsage != "" {
-			fmt.Fprintf(stdout, "\nBeam pipeline flags (--runner defaults to prism; Dataflow needs --project, --region, --staging_location):\n%s", beamUsage)
+			fmt.Fprintf(stdout, "\nBeam pipeline flags (--runner defaults to prism; Dataflow needs --project, --region, --staging_location gs://…, --worker_binary from make worker, --dead-letter gs://…):\n%s", beamUsage)
 		}
+	}
+	if os.Getenv(FlexTemplateEnv) != "" {
+		args = append(args[:1:1], templateFlagNames(fs, args[1:])...)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -204,4 +209,12 @@ func setLogLevel(level string) error {
 	}
 	beamlog.LogLevel = level
 	return nil
+}
+
+// readSpecFile reads a spec given as a URL (gs://…) through Beam's
+// filesystems: a Flex Template launch passes the spec that way.
+func readSpecFile(path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return transforms.ReadFile(ctx, path)
 }

@@ -43,7 +43,7 @@ func piiDecryptCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		if *specPath == "" || *table == "" || (len(*keys) == 0 && len(*tokens) == 0) {
 			return job.Input(fmt.Errorf("--spec, --table and at least one --key or --token are required; e.g. pii decrypt --spec spec.yaml --table Customers --key 42"))
 		}
-		s, err := spec.Load(*specPath)
+		s, err := spec.LoadWith(*specPath, readSpecFile)
 		if err != nil {
 			return err
 		}

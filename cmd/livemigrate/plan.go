@@ -49,7 +49,7 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		default:
 			return job.Input(fmt.Errorf("--fulltext %q: use skip or search", *fulltext))
 		}
-		j, err := job.Load(ctx, *specPath, job.Options{CheckTarget: *apply || *delta})
+		j, err := job.Load(ctx, *specPath, job.Options{CheckTarget: *apply || *delta, ReadFile: readSpecFile})
 		if err != nil {
 			return err
 		}

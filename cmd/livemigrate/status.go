@@ -28,7 +28,7 @@ func statusCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 		if *specPath == "" || *jobID == "" {
 			return job.Input(fmt.Errorf("--spec and --job are required; e.g. status --job 20250101-120000-ab12 --spec spec.yaml"))
 		}
-		s, err := spec.Load(*specPath)
+		s, err := spec.LoadWith(*specPath, readSpecFile)
 		if err != nil {
 			return err
 		}

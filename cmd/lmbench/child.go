@@ -266,7 +266,7 @@ func (pwFileDriver) OpenConnector(dsn string) (driver.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	pw, err := spec.Source{PasswordFile: os.Getenv("LM_MYSQL_PASSWORD_FILE")}.Password()
+	pw, err := spec.Source{PasswordFile: os.Getenv("LM_MYSQL_PASSWORD_FILE")}.Password(context.Background())
 	if err != nil {
 		return nil, err
 	}

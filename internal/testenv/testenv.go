@@ -231,7 +231,9 @@ func (s *Stack) restURL() string {
 	return "http://" + host + ":19020"
 }
 
-// Binary builds the livemigrate CLI once per test process and returns its path.
+// Binary builds the livemigrate CLI once per test process and returns its
+// path. It is statically linked (CGO_ENABLED=0), so on linux/amd64 it is
+// also a valid worker binary.
 func Binary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -243,6 +245,9 @@ func Binary(t testing.TB) string {
 		binPath = filepath.Join(dir, "livemigrate")
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/livemigrate")
 		cmd.Dir = repoRoot()
+		// Built as `make worker` builds the Dataflow worker binary (minus the
+		// explicit GOOS/GOARCH), so both share Go's build cache.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
