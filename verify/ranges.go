@@ -81,9 +81,14 @@ func (v *Verifier) Ranges(table string, chunks []chunking.Chunk) ([]Range, error
 
 // PlanRanges returns the ranges of a table still to scan in this job: the
 // ranges of the job's stored chunk plan, less those already finished. A
-// --since run scans no ranges (it checks recent source rows only).
+// --since run scans no ranges of a table with a version column (it checks
+// recent source rows only).
 func (v *Verifier) PlanRanges(ctx context.Context, table string) ([]Range, error) {
-	if v.Settings.Since != "" {
+	t, err := v.table(table)
+	if err != nil {
+		return nil, err
+	}
+	if t.since != nil {
 		return nil, nil
 	}
 	job := v.eng.Job.ID

@@ -28,13 +28,12 @@ func (v *Verifier) repair(ctx context.Context, t *table, fs []finding, res *Resu
 		}
 		// ts0 first: any live write the source read below misses commits in
 		// MySQL after that read, hence in Spanner after ts0.
-		ro := v.snapshot()
+		ro := v.eng.Client.Single()
 		_, err := v.marks(ctx, ro, t, keys)
 		var ts0 time.Time
 		if err == nil {
 			ts0, err = ro.Timestamp()
 		}
-		ro.Close()
 		if err != nil {
 			return fmt.Errorf("repair %s: %w", t.p.Target, err)
 		}

@@ -26,10 +26,12 @@ func inputf(format string, a ...any) error { return &InputError{Msg: fmt.Sprintf
 // the converter produces it: for a DATETIME, TIMESTAMP or DATE column a
 // duration back from now ("36h", "7d"), an RFC 3339 time or a MySQL-style
 // "2006-01-02[ 15:04:05[.ffffff]]" (DATETIME in the source zone); for a
-// numeric column a number; for a string column the string itself.
+// numeric column a number; for a string column the string itself. A table
+// without a version column gives nil: it cannot tell recent rows, so it is
+// verified in full.
 func SinceValue(p *schema.TablePlan, s string, now time.Time, loc *time.Location) (any, error) {
-	if p.VersionColumn < 0 {
-		return nil, inputf("--since needs a version column, and table %s has none; set tables[%s].version_column in the spec", p.Source, p.Source)
+	if p.VersionColumn < 0 || s == "" {
+		return nil, nil
 	}
 	c := &p.Cols[p.VersionColumn]
 	fail := func(want string) error {

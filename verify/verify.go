@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"cloud.google.com/go/spanner"
-
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/config"
@@ -259,6 +257,3 @@ func (v *Verifier) Finish(ctx context.Context, c *chunking.Chunk, r Result) erro
 	}
 	return nil
 }
-
-// snapshot is a read-only transaction for one re-check read.
-func (v *Verifier) snapshot() *spanner.ReadOnlyTransaction { return v.eng.Client.ReadOnlyTransaction() }
