@@ -192,3 +192,6 @@ func cmpFloat(x, y float64) int {
 	}
 	return cmpOrdered(x, y)
 }
+
+// CompareKeys is compareKeys for tests outside the package.
+func CompareKeys(a, b []any) int { return compareKeys(a, b) }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/spanner"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
@@ -172,25 +174,33 @@ func (v *Verifier) CheckRange(ctx context.Context, r Range) (Result, error) {
 		return res, err
 	}
 	pend := newPending(v.Settings.MaxDiffs)
+	var mu sync.Mutex // guards pend, res.Rows
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(lookupsInFlight)
 	batch := make([][]any, 0, t.pageRows)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		has, err := v.sourceHas(ctx, t, batch)
-		if err != nil {
-			return err
-		}
-		for _, k := range batch {
-			if !has[enc(k)] {
-				pend.add(finding{key: k, kind: rowdiff.Extra})
+		b := batch
+		batch = make([][]any, 0, t.pageRows)
+		return v.goLookup(gctx, g, func() error {
+			has, err := v.sourceHas(gctx, t, b)
+			if err != nil {
+				return err
 			}
-		}
-		res.Rows += int64(len(batch))
-		batch = batch[:0]
-		return nil
+			mu.Lock()
+			defer mu.Unlock()
+			for _, k := range b {
+				if !has[enc(k)] {
+					pend.add(finding{key: k, kind: rowdiff.Extra})
+				}
+			}
+			res.Rows += int64(len(b))
+			return nil
+		})
 	}
-	err = v.eng.Client.Single().Read(ctx, t.p.Target, ks, t.keyNames).Do(func(row *spanner.Row) error {
+	err = v.eng.Client.Single().Read(gctx, t.p.Target, ks, t.keyNames).Do(func(row *spanner.Row) error {
 		k, err := schema.DecodeKey(row, t.p)
 		if err != nil {
 			return err
@@ -203,6 +213,9 @@ func (v *Verifier) CheckRange(ctx context.Context, r Range) (Result, error) {
 	})
 	if err == nil {
 		err = flush()
+	}
+	if werr := g.Wait(); werr != nil {
+		err = werr
 	}
 	if err != nil {
 		return res, fmt.Errorf("verify %s: %w", r, err)

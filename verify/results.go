@@ -100,6 +100,12 @@ func (h *hash128) add(b []byte) {
 	h.lo = lo
 }
 
+func (h *hash128) addSum(o hash128) {
+	lo, c := bits.Add64(h.lo, o.lo, 0)
+	h.hi, _ = bits.Add64(h.hi, o.hi, c)
+	h.lo = lo
+}
+
 func (h *hash128) addHex(s string) {
 	if b, err := hex.DecodeString(s); err == nil && len(b) == 16 {
 		h.add(b)

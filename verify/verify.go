@@ -1,12 +1,15 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
@@ -30,6 +33,7 @@ type Verifier struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 
 	eng    *copier.Engine
+	flight chan struct{}
 	loc    *time.Location
 	mu     sync.Mutex
 	tables map[string]*table
@@ -57,7 +61,7 @@ func New(eng *copier.Engine) (*Verifier, error) {
 	if eng.Job.Verify == nil {
 		return nil, fmt.Errorf("verify: the job has no verify settings")
 	}
-	v := &Verifier{Settings: *eng.Job.Verify, Log: eng.Log, Sleep: sleep, eng: eng, loc: eng.Loc, tables: map[string]*table{}}
+	v := &Verifier{Settings: *eng.Job.Verify, Log: eng.Log, Sleep: sleep, eng: eng, flight: flight(eng), loc: eng.Loc, tables: map[string]*table{}}
 	if p, ok := eng.Protect.(Protection); ok {
 		v.Prot = p
 	}
@@ -135,10 +139,53 @@ func (p *pending) add(f finding) {
 	p.items = append(p.items, f)
 }
 
+// lookupsInFlight bounds the batched Spanner reads (or source lookups) one
+// unit has in flight: they overlap each other and the unit's own read.
+// processLookups bounds them for the whole worker process, so its memory
+// stays bounded by that many pages however many units the runner runs at
+// once, and so whatever the table size.
+const (
+	lookupsInFlight = 4
+	processLookups  = 8
+)
+
+var (
+	flightMu sync.Mutex
+	flights  = map[*copier.Engine]chan struct{}{}
+)
+
+// flight is the process-wide lookup semaphore of an engine (one per job
+// and process, like the engine itself).
+func flight(e *copier.Engine) chan struct{} {
+	flightMu.Lock()
+	defer flightMu.Unlock()
+	f, ok := flights[e]
+	if !ok {
+		f = make(chan struct{}, processLookups)
+		flights[e] = f
+	}
+	return f
+}
+
+// goLookup runs fn in g once the process has a lookup slot free, blocking
+// the caller (the unit's reader) until then.
+func (v *Verifier) goLookup(ctx context.Context, g *errgroup.Group, fn func() error) error {
+	select {
+	case v.flight <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	g.Go(func() error {
+		defer func() { <-v.flight }()
+		return fn()
+	})
+	return nil
+}
+
 // Chunk verifies the source rows of chunk c: read through the engine
-// (convert, protect), look each page's keys up in Spanner, compare, then
-// re-check the differences after the settle delay (and repair them when
-// asked). It does not store the result.
+// (convert, protect), look each page's keys up in Spanner (a few pages in
+// flight), compare, then re-check the differences after the settle delay
+// (and repair them when asked). It does not store the result.
 func (v *Verifier) Chunk(ctx context.Context, c chunking.Chunk) (Result, error) {
 	t, err := v.table(c.Table)
 	if err != nil {
@@ -148,36 +195,32 @@ func (v *Verifier) Chunk(ctx context.Context, c chunking.Chunk) (Result, error) 
 	began := time.Now()
 	pend := newPending(v.Settings.MaxDiffs)
 	var h hash128
+	var mu sync.Mutex // guards pend, h, res.Rows
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(lookupsInFlight)
 	batch := make([][]any, 0, t.pageRows)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		keys := make([][]any, len(batch))
-		for i, row := range batch {
-			keys[i] = keyOf(t, row)
-		}
-		dst, err := v.targetRows(ctx, v.eng.Client.Single(), t, keys)
-		if err != nil {
-			return err
-		}
-		for i, row := range batch {
-			got := dst[enc(keys[i])]
-			if got != nil {
-				sum := sha256.Sum256(schema.CanonicalRow(got))
-				h.add(sum[:16])
-			}
-			if kind, cols, err := v.diff(t, row, got); err != nil {
+		b := batch
+		batch = make([][]any, 0, t.pageRows)
+		return v.goLookup(gctx, g, func() error {
+			found, sum, err := v.lookup(gctx, t, b)
+			if err != nil {
 				return err
-			} else if kind != "" {
-				pend.add(finding{key: keys[i], kind: kind, cols: cols})
 			}
-		}
-		res.Rows += int64(len(batch))
-		batch = batch[:0]
-		return nil
+			mu.Lock()
+			defer mu.Unlock()
+			for _, f := range found {
+				pend.add(f)
+			}
+			h.addSum(sum)
+			res.Rows += int64(len(b))
+			return nil
+		})
 	}
-	st, err := v.eng.Read(ctx, c, func(r copier.Row) error {
+	st, err := v.eng.Read(gctx, c, func(r copier.Row) error {
 		if t.since != nil {
 			older, err := v.olderThanSince(t, r.Vals)
 			if err != nil {
@@ -197,6 +240,9 @@ func (v *Verifier) Chunk(ctx context.Context, c chunking.Chunk) (Result, error) 
 	if err == nil {
 		err = flush()
 	}
+	if werr := g.Wait(); werr != nil {
+		err = werr
+	}
 	if err != nil {
 		return res, fmt.Errorf("verify %s: %w", c, err)
 	}
@@ -207,6 +253,54 @@ func (v *Verifier) Chunk(ctx context.Context, c chunking.Chunk) (Result, error) 
 	}
 	res.Ended = time.Now().UTC()
 	return res, nil
+}
+
+// lookup reads the stored rows of a batch of source rows from Spanner (one
+// KeySet of exactly their keys) and compares each pair. It returns the
+// differing keys and the hash sum of the target rows found.
+func (v *Verifier) lookup(ctx context.Context, t *table, batch [][]any) ([]finding, hash128, error) {
+	var sum hash128
+	keys := make([][]any, len(batch))
+	for i, row := range batch {
+		keys[i] = keyOf(t, row)
+	}
+	dst, err := v.targetRows(ctx, v.eng.Client.Single(), t, keys)
+	if err != nil {
+		return nil, sum, err
+	}
+	var out []finding
+	var ea, eb []byte
+	for i, src := range batch {
+		got := dst[enc(keys[i])]
+		if got == nil {
+			out = append(out, finding{key: keys[i], kind: rowdiff.Missing})
+			continue
+		}
+		// One encoding of each cell serves the comparison and the hash.
+		var cols []string
+		eb = eb[:0]
+		for j := range t.p.Cols {
+			ea = schema.AppendCanonical(ea[:0], src[j])
+			n := len(eb)
+			eb = schema.AppendCanonical(eb, got[j])
+			if !bytes.Equal(ea, eb[n:]) {
+				cols = append(cols, t.p.Cols[j].Target)
+			}
+		}
+		d := sha256.Sum256(eb)
+		sum.add(d[:16])
+		if len(cols) == 0 {
+			continue
+		}
+		kind, cols, err := v.diff(t, src, got)
+		if err != nil {
+			return nil, sum, err
+		}
+		if kind != "" {
+			out = append(out, finding{key: keys[i], kind: kind, cols: cols})
+		}
+	}
+	return out, sum, nil
 }
 
 // diff compares a source row and a target row of one key (nil: absent)

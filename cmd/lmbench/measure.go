@@ -26,8 +26,10 @@ type Measurement struct {
 	// Beam runs only, which run in a child process each).
 	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
 	Chunks    int64   `json:"chunks,omitempty"`
-	Note      string  `json:"note,omitempty"`
-	Profile   string  `json:"cpu_profile,omitempty"`
+	// Drift is what a verify measurement found (must be 0).
+	Drift   int64  `json:"drift,omitempty"`
+	Note    string `json:"note,omitempty"`
+	Profile string `json:"cpu_profile,omitempty"`
 }
 
 func newMeasurement(rows int64, d time.Duration) *Measurement {
