@@ -177,13 +177,13 @@ func (v *Verifier) CheckRange(ctx context.Context, r Range) (Result, error) {
 	var mu sync.Mutex // guards pend, res.Rows
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(lookupsInFlight)
-	batch := make([][]any, 0, t.pageRows)
+	batch := make([][]any, 0, t.batch)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		b := batch
-		batch = make([][]any, 0, t.pageRows)
+		batch = make([][]any, 0, t.batch)
 		return v.goLookup(gctx, g, func() error {
 			has, err := v.sourceHas(gctx, t, b)
 			if err != nil {
@@ -206,7 +206,7 @@ func (v *Verifier) CheckRange(ctx context.Context, r Range) (Result, error) {
 			return err
 		}
 		batch = append(batch, []any(k))
-		if len(batch) >= t.pageRows {
+		if len(batch) >= t.batch {
 			return flush()
 		}
 		return nil

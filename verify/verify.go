@@ -42,7 +42,7 @@ type Verifier struct {
 // table is what verify derives once from a table's plan.
 type table struct {
 	p        *schema.TablePlan
-	pageRows int
+	batch    int // keys per Spanner lookup or source existence check
 	keyCols  []chunking.KeyColumn
 	keyNames []string // target key columns
 	cols     []string // target columns
@@ -93,10 +93,10 @@ func (v *Verifier) table(name string) (*table, error) {
 		return nil, err
 	}
 	p := &ct.Plan
-	t := &table{p: p, pageRows: ct.PageRows, keyCols: chunking.KeyColumns(p), keyNames: p.TargetKey(), cols: p.TargetColumns(),
+	t := &table{p: p, batch: min(ct.PageRows, maxLookup), keyCols: chunking.KeyColumns(p), keyNames: p.TargetKey(), cols: p.TargetColumns(),
 		selects: chunking.SelectList(p), shadow: livewrite.ShadowTable(p.Target), conv: &copier.Converter{Plan: p, Loc: v.loc}}
-	if t.pageRows <= 0 {
-		t.pageRows = config.DefaultPageRows
+	if t.batch <= 0 {
+		t.batch = min(config.DefaultPageRows, maxLookup)
 	}
 	if v.Settings.Since != "" {
 		if t.since, err = SinceValue(p, v.Settings.Since, v.Settings.Now, v.loc); err != nil {
@@ -147,6 +147,9 @@ func (p *pending) add(f finding) {
 const (
 	lookupsInFlight = 4
 	processLookups  = 8
+	// maxLookup bounds the keys of one lookup (the page size when smaller):
+	// a smaller batch keeps less in flight for the same overlap.
+	maxLookup = 1000
 )
 
 var (
@@ -198,13 +201,13 @@ func (v *Verifier) Chunk(ctx context.Context, c chunking.Chunk) (Result, error) 
 	var mu sync.Mutex // guards pend, h, res.Rows
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(lookupsInFlight)
-	batch := make([][]any, 0, t.pageRows)
+	batch := make([][]any, 0, t.batch)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		b := batch
-		batch = make([][]any, 0, t.pageRows)
+		batch = make([][]any, 0, t.batch)
 		return v.goLookup(gctx, g, func() error {
 			found, sum, err := v.lookup(gctx, t, b)
 			if err != nil {
@@ -232,7 +235,7 @@ func (v *Verifier) Chunk(ctx context.Context, c chunking.Chunk) (Result, error) 
 			}
 		}
 		batch = append(batch, r.Vals)
-		if len(batch) >= t.pageRows {
+		if len(batch) >= t.batch {
 			return flush()
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -134,19 +135,6 @@ func runVerify(ctx context.Context, out io.Writer, specPath, runID, reportJSON s
 		return err
 	}
 	defer j.DB.Close()
-	db := j.Spec.Target.Database
-	var need []string
-	for _, p := range j.Plans() {
-		need = append(need, p.Target, livewrite.ShadowTable(p.Target))
-	}
-	missing, err := missingEngineTables(ctx, db, need)
-	if err != nil {
-		return err
-	}
-	if len(missing) > 0 {
-		return job.Inputf("the target database lacks %s; create what is missing with `livemigrate plan --spec %s --apply` (verify never changes the schema next to live traffic)",
-			strings.Join(missing, ", "), specPath)
-	}
 	cfg := j.Config
 	cfg.ID = runID
 	recentOnly := map[string]bool{} // tables --since narrows
@@ -161,6 +149,19 @@ func runVerify(ctx context.Context, out io.Writer, specPath, runID, reportJSON s
 			full = append(full, p.Source)
 		}
 	}
+	db := j.Spec.Target.Database
+	var need []string
+	for _, p := range j.Plans() {
+		need = append(need, p.Target, livewrite.ShadowTable(p.Target))
+	}
+	missing, err := missingEngineTables(ctx, db, need)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return job.Inputf("the target database lacks %s; create what is missing with `livemigrate plan --spec %s --apply` (verify never changes the schema next to live traffic)",
+			strings.Join(missing, ", "), specPath)
+	}
 	client, err := target.Client(ctx, db)
 	if err != nil {
 		return err
@@ -170,6 +171,15 @@ func runVerify(ctx context.Context, out io.Writer, specPath, runID, reportJSON s
 	for _, p := range cfg.Plans() {
 		names = append(names, p.Source)
 		targets[p.Source] = p.Target
+	}
+	if beamFlagTrue("dry_run") || beamFlagTrue("execute_async") || beamFlagTrue("async") {
+		// The runner only prints (or submits) the job: nothing to record
+		// or read back here. The run's results land in the target.
+		if _, err := beamx.RunWithMetrics(ctx, pipelines.Verify(cfg)); err != nil {
+			return fmt.Errorf("pipeline failed: %s", rootCause(err))
+		}
+		fmt.Fprintf(os.Stderr, "verify run %s submitted; results: livemigrate verify --history --spec %s\n", runID, specPath)
+		return nil
 	}
 	started := time.Now().UTC()
 	if err := verify.StartRun(ctx, client, runID, names, cfg.Verify.Since, started); err != nil {
@@ -366,4 +376,11 @@ func printHistory(w io.Writer, hist []verify.Summary) {
 			s.SourceRows, s.TargetKeys, s.Missing, s.Extra, s.Different, s.Unsettled, s.Repaired, s.Status, hash)
 	}
 	tw.Flush()
+}
+
+// beamFlagTrue reports whether a boolean Beam flag (--dry_run,
+// --execute_async, --async) is set.
+func beamFlagTrue(name string) bool {
+	f := flag.Lookup(name)
+	return f != nil && f.Value.String() == "true"
 }
