@@ -68,8 +68,9 @@
 // written during the read can differ for a moment. A unit keeps its
 // differing keys (at most max_diffs; more are counted as unconfirmed), waits
 // the settle delay, then reads just those keys again from both sides —
-// MySQL first, then Spanner's row and its shadow row (livewrite's
-// lm_commit_ts) in one snapshot. A key that now agrees was in flight. A key
+// MySQL first, then Spanner's row, then its shadow row (livewrite's
+// lm_commit_ts; a live write landing in between only shows as one more
+// touch). A key that now agrees was in flight. A key
 // that still differs is reported only if the live path has not touched it
 // since the previous read began (a margin for clocks included); a touched
 // key may be in flight again and gets another round, up to the configured

@@ -366,6 +366,19 @@ func StartRun(ctx context.Context, c *spanner.Client, run string, tables []strin
 	return nil
 }
 
+// RunExists reports whether run has been recorded as a verify run.
+func RunExists(ctx context.Context, c *spanner.Client, run string) (bool, error) {
+	found := false
+	err := c.Single().Read(ctx, RunsTable, spanner.Key{run}.AsPrefix(), []string{"TableName"}).Do(func(*spanner.Row) error {
+		found = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", RunsTable, err)
+	}
+	return found, nil
+}
+
 // FinishRun stores the final summaries of a run (Started is kept from
 // StartRun when the summary has none).
 func FinishRun(ctx context.Context, c *spanner.Client, sums []Summary) error {

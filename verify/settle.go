@@ -24,6 +24,9 @@ func (v *Verifier) settle(ctx context.Context, t *table, pend *pending, began ti
 	if v.Settings.Rounds == 0 {
 		persistent, items = items, nil
 	}
+	if len(items) > 0 {
+		v.Log.Debug("verify: re-checking differences after the settle delay", "table", t.p.Source, "keys", len(items), "settle", v.Settings.Settle)
+	}
 	since := began
 	for round := 1; round <= v.Settings.Rounds && len(items) > 0; round++ {
 		if err := v.Sleep(ctx, v.Settings.Settle); err != nil {

@@ -166,6 +166,21 @@ func runVerify(ctx context.Context, out io.Writer, specPath, runID, reportJSON s
 	if err != nil {
 		return err
 	}
+	// A run id names a verify run: never resume a backfill's job (its
+	// chunks are all done, so nothing would be verified).
+	isRun, err := verify.RunExists(ctx, client, runID)
+	if err != nil {
+		return err
+	}
+	if !isRun {
+		prog, err := checkpoint.Status(ctx, client, runID)
+		if err != nil {
+			return err
+		}
+		if len(prog) > 0 {
+			return job.Inputf("--job %s is a backfill job, not a verify run; leave --job out for a new run (verify prints its id)", runID)
+		}
+	}
 	var names []string
 	targets := map[string]string{}
 	for _, p := range cfg.Plans() {

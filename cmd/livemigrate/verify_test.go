@@ -120,8 +120,12 @@ func TestVerifyAcceptance(t *testing.T) {
 	if out, errOut, code := runCLI(t, nil, "plan", "--spec", specPath, "--apply"); code != 0 {
 		t.Fatalf("plan --apply: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if out, errOut, code := runCLI(t, nil, "backfill", "--spec", specPath, "--dead-letter", t.TempDir()); code != 0 {
+	if out, errOut, code := runCLI(t, nil, "backfill", "--spec", specPath, "--dead-letter", t.TempDir(), "--job-id", "bf-1"); code != 0 {
 		t.Fatalf("backfill: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// A backfill's job id is no verify run.
+	if out, errOut, code := runCLI(t, nil, "verify", "--spec", specPath, "--job", "bf-1"); code != 2 || !strings.Contains(errOut, "is a backfill job") {
+		t.Fatalf("verify --job of a backfill: exit %d, want 2\n%s\n%s", code, out, errOut)
 	}
 
 	// Clean: every row compared, every Spanner key scanned, exit 0.
