@@ -43,9 +43,10 @@ func explain(t *testing.T, db *sql.DB, q string, args []any) (typ, key string) {
 	return typ, key
 }
 
-// TestPageQueriesUseKeyRange: the Reader's page queries and the planner's
-// walk queries are range scans on the key index, for single and composite
-// keys, for a chunk with both bounds, with and without a page cursor.
+// TestPageQueriesUseKeyRange: the Reader's page queries, the planner's
+// walk queries and verify's key lookups are range scans on the key index,
+// for single and composite keys, for a chunk with both bounds, with and
+// without a page cursor.
 func TestPageQueriesUseKeyRange(t *testing.T) {
 	e := testenv.New(t)
 	db := open(t, e)
@@ -110,6 +111,16 @@ func TestPageQueriesUseKeyRange(t *testing.T) {
 			q, args := chunking.BoundaryQuery(p, decode(t, mid.Lower), 1000)
 			if typ, key := explain(t, db, q, args); typ != "range" || key != tc.index {
 				t.Errorf("planner walk query is type=%s key=%s, want range on %s\n%s", typ, key, tc.index, q)
+			}
+			// verify's lookup of exact keys (IN) is a range scan too.
+			var inArgs []any
+			for _, i := range []int{1, 50, 99} {
+				inArgs = append(inArgs, keyAt(mid, i)...)
+			}
+			kc := chunking.KeyColumns(p)
+			q = chunking.InQuery(p, kc, chunking.KeyList(kc), 3)
+			if typ, key := explain(t, db, q, inArgs); typ != "range" || key != tc.index {
+				t.Errorf("key lookup (IN) is type=%s key=%s, want range on %s\n%s", typ, key, tc.index, q)
 			}
 			q, args = chunking.BoundaryQuery(p, nil, 1000)
 			if typ, key := explain(t, db, q, args); typ != "index" || key != tc.index {

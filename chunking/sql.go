@@ -85,3 +85,29 @@ func KeysBetweenQuery(p *schema.TablePlan, cols []KeyColumn, lo, hi Key) (string
 
 // CountQuery counts a table's rows.
 func CountQuery(table string) string { return "SELECT COUNT(*) FROM " + schema.QuoteIdent(table) }
+
+// InQuery renders the lookup of rows by exact key values: selectList of
+// the rows whose key is one of n keys, e.g. "(a, b) IN ((?, ?), (?, ?))"
+// (a row-constructor IN, which MariaDB and MySQL answer with a range scan
+// on the key index). Arguments are the n keys' values, key by key. MySQL
+// compares them under the key columns' collations, so a caller that needs
+// byte-exact keys must compare what comes back (verify does).
+func InQuery(p *schema.TablePlan, cols []KeyColumn, selectList string, n int) string {
+	tuple := make([]string, len(cols))
+	for i, c := range cols {
+		tuple[i] = c.Param
+	}
+	one := strings.Join(tuple, ", ")
+	lhs := keyList(cols)
+	if len(cols) > 1 {
+		one, lhs = "("+one+")", "("+lhs+")"
+	}
+	list := make([]string, n)
+	for i := range list {
+		list[i] = one
+	}
+	return "SELECT " + selectList + " FROM " + schema.QuoteIdent(p.Source) + " WHERE " + lhs + " IN (" + strings.Join(list, ", ") + ")"
+}
+
+// KeyList renders the key columns as a select list.
+func KeyList(cols []KeyColumn) string { return keyList(cols) }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/pii"
@@ -52,7 +53,37 @@ type Job struct {
 	// PII is the spec's pii section: policies per column and where the
 	// wrapped keyset is (names and URIs, never key material).
 	PII pii.Config `json:"pii"`
+	// Verify holds the settings of a verify job (nil for other jobs).
+	Verify *Verify `json:"verify,omitempty"`
 }
+
+// Verify is what a verify job decides once (package verify).
+type Verify struct {
+	// Settle is how long a difference is left to settle before it is read
+	// again from both sides: longer than the live path's lag.
+	Settle time.Duration `json:"settle"`
+	// Rounds bounds the re-checks of a difference whose key the live path
+	// keeps touching; 0 reports first-pass differences unchecked.
+	Rounds int `json:"rounds"`
+	// MaxDiffs bounds the differences one chunk keeps (and re-checks);
+	// more are counted as unconfirmed.
+	MaxDiffs int `json:"max_diffs"`
+	// Since, when set, verifies only rows whose version column is at or
+	// after it (a duration before Now, a timestamp, or a value).
+	Since string `json:"since,omitempty"`
+	// Now is the launcher's clock when the run started: --since durations
+	// count back from it, the same on every worker.
+	Now time.Time `json:"now"`
+	// Repair re-copies drifted rows and removes extra ones.
+	Repair bool `json:"repair,omitempty"`
+}
+
+// Built-in verify defaults.
+const (
+	DefaultSettle   = 30 * time.Second
+	DefaultRounds   = 3
+	DefaultMaxDiffs = 10000
+)
 
 // Table is one table of a job: its plan and its resolved settings.
 type Table struct {
@@ -118,6 +149,9 @@ type Overrides struct {
 	BatchRows      *int
 	BatchMutations *int
 	BatchBytes     *int64
+	// Verify, when set, makes the job a verify job; its numbers are
+	// checked here like every other setting.
+	Verify *Verify
 }
 
 // InputError is a setting the operator must fix: exit code 2.
@@ -158,6 +192,12 @@ func Resolve(s *spec.Spec, tables []*schema.Table, o Overrides) (Job, error) {
 	}
 	if j.Batch.Bytes, err = positive("--batch-bytes", nil, o.BatchBytes, DefaultBatchBytes, SpannerMaxBytes/2); err != nil {
 		return Job{}, err
+	}
+
+	if o.Verify != nil {
+		if j.Verify, err = resolveVerify(*o.Verify); err != nil {
+			return Job{}, err
+		}
 	}
 
 	var defRows, defPage *int
@@ -256,4 +296,20 @@ func flagName(setting string) string {
 		return "--page-rows"
 	}
 	return "--" + strings.ReplaceAll(k, "_", "-")
+}
+
+// resolveVerify checks a verify job's settings (flags only).
+func resolveVerify(v Verify) (*Verify, error) {
+	switch {
+	case v.Settle < 0:
+		return nil, inputf("--settle is %s; it must be 0 or more (e.g. 30s, longer than the live path's lag)", v.Settle)
+	case v.Rounds < 0:
+		return nil, inputf("--rounds is %d; it must be 0 or more", v.Rounds)
+	case v.MaxDiffs <= 0:
+		return nil, inputf("--max-diffs is %d; it must be a positive number (leave it out for the default, %d)", v.MaxDiffs, DefaultMaxDiffs)
+	}
+	if v.Now.IsZero() {
+		v.Now = time.Now().UTC()
+	}
+	return &v, nil
 }

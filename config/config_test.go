@@ -155,3 +155,30 @@ func check(t *testing.T, err error, want string) {
 		t.Fatalf("err = %q, want one line containing %q", err, want)
 	}
 }
+
+// TestResolveVerify: verify's settings are checked like every other one.
+func TestResolveVerify(t *testing.T) {
+	s := parse(t, "tables:\n  - source: a\n")
+	for _, c := range []struct {
+		v    Verify
+		want string
+	}{
+		{Verify{Settle: -1, Rounds: 1, MaxDiffs: 1}, "--settle is -1ns"},
+		{Verify{Rounds: -2, MaxDiffs: 1}, "--rounds is -2"},
+		{Verify{MaxDiffs: 0}, "--max-diffs is 0"},
+	} {
+		v := c.v
+		_, err := Resolve(s, []*schema.Table{table("a")}, Overrides{Verify: &v})
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err %v, want bad input %q", c.v, err, c.want)
+		}
+	}
+	j, err := Resolve(s, []*schema.Table{table("a")}, Overrides{Verify: &Verify{Settle: 0, Rounds: 0, MaxDiffs: 5}})
+	if err != nil || j.Verify == nil || j.Verify.MaxDiffs != 5 || j.Verify.Now.IsZero() {
+		t.Fatalf("resolved %+v, %v", j.Verify, err)
+	}
+	if j, _ := Resolve(s, []*schema.Table{table("a")}, Overrides{}); j.Verify != nil {
+		t.Errorf("a job without verify overrides has verify settings")
+	}
+}

@@ -156,6 +156,11 @@ func (w *Writer) spannerKey(r Row) spanner.Key {
 	k := make(spanner.Key, len(w.Plan.Key))
 	for j, ki := range w.Plan.Key {
 		k[j] = r.Vals[ki]
+		// The client takes NUMERIC key parts as big.Rat, not *big.Rat
+		// (DECIMAL and BIGINT UNSIGNED keys).
+		if x, ok := k[j].(*big.Rat); ok && x != nil {
+			k[j] = *x
+		}
 	}
 	return k
 }
@@ -369,6 +374,11 @@ func (w *Writer) readShadow(ctx context.Context, txn keyReader, ks spanner.KeySe
 	}
 	return out, err
 }
+
+// OlderVersion reports whether version a is older than version b, by the
+// rule the version write mode uses (NULL is older than any value; equal is
+// not older). verify's --since filter asks it.
+func OlderVersion(a, b any) (bool, error) { return olderVersion(a, b) }
 
 // olderVersion reports whether the stored version is older than the
 // incoming one. NULL is older than any value; equal is not older.

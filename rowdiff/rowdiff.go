@@ -88,3 +88,21 @@ func Compare(p *schema.TablePlan, source, target [][]any) []Difference {
 	}
 	return out
 }
+
+// Row compares the rows of one key (nil: the key is absent on that side)
+// and returns the kind of difference, "" when they agree, with the
+// differing columns for Different.
+func Row(p *schema.TablePlan, source, target []any) (Kind, []string) {
+	switch {
+	case source == nil && target == nil:
+		return "", nil
+	case target == nil:
+		return Missing, nil
+	case source == nil:
+		return Extra, nil
+	}
+	if cols := p.DiffColumns(source, target); len(cols) > 0 {
+		return Different, cols
+	}
+	return "", nil
+}

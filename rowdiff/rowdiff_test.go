@@ -36,3 +36,24 @@ func TestCompare(t *testing.T) {
 		t.Fatalf("a table differs from itself: %+v", d)
 	}
 }
+
+func TestRow(t *testing.T) {
+	p := &schema.TablePlan{Cols: []schema.ColumnPlan{{Target: "k"}, {Target: "v"}, {Target: "n"}}, Key: []int{0}}
+	cases := []struct {
+		src, dst []any
+		kind     Kind
+		cols     []string
+	}{
+		{nil, nil, "", nil},
+		{[]any{int64(1), "a", nil}, nil, Missing, nil},
+		{nil, []any{int64(1), "a", nil}, Extra, nil},
+		{[]any{int64(1), "a", big.NewRat(1, 2)}, []any{int64(1), "a", big.NewRat(5, 10)}, "", nil},
+		{[]any{int64(1), "", nil}, []any{int64(1), nil, ""}, Different, []string{"v", "n"}},
+	}
+	for _, c := range cases {
+		kind, cols := Row(p, c.src, c.dst)
+		if kind != c.kind || !reflect.DeepEqual(cols, c.cols) {
+			t.Errorf("Row(%v, %v) = %q %v, want %q %v", c.src, c.dst, kind, cols, c.kind, c.cols)
+		}
+	}
+}

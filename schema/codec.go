@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"cloud.google.com/go/civil"
 	"cloud.google.com/go/spanner"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // DecodeRow reads a Spanner row holding every column of p (TargetColumns
@@ -87,9 +89,17 @@ func DecodeCell(row *spanner.Row, i int, kind Kind) (any, error) {
 		err := row.Column(i, &v)
 		return v, err
 	case KindJSON:
-		var v spanner.NullJSON
-		err := row.Column(i, &v)
-		return v, err
+		// The document's text as Spanner returns it: the client's own
+		// decoding goes through float64 and rounds integers beyond 2^53,
+		// which would make equal documents compare different.
+		var g spanner.GenericColumnValue
+		if err := row.Column(i, &g); err != nil {
+			return nil, err
+		}
+		if _, null := g.Value.GetKind().(*structpb.Value_NullValue); null {
+			return spanner.NullJSON{}, nil
+		}
+		return spanner.NullJSON{Value: json.RawMessage(g.Value.GetStringValue()), Valid: true}, nil
 	default:
 		var v spanner.NullString
 		err := row.Column(i, &v)

@@ -38,6 +38,9 @@ func TestDecodeIsConvertsInverse(t *testing.T) {
 		{KindTimestamp, time.Date(1970, 1, 1, 0, 0, 0, 1000, time.UTC), spanner.NullTime{}},
 		{KindSetArray, []string{"Red", "Dark Blue", ""}, []string(nil)},
 		{KindJSON, spanner.NullJSON{Value: json.RawMessage(`{"b":1,"a":[true,null]}`), Valid: true}, spanner.NullJSON{}},
+		// Integers beyond 2^53 and a bare string document survive exactly.
+		{KindJSON, spanner.NullJSON{Value: json.RawMessage(`[18446744073709551615,-9223372036854775807]`), Valid: true}, spanner.NullJSON{}},
+		{KindJSON, spanner.NullJSON{Value: json.RawMessage(`"just a string ✓"`), Valid: true}, spanner.NullJSON{}},
 		{KindString, "Zoë 🚀", spanner.NullString{}},
 		{KindUint64String, "18446744073709551615", spanner.NullString{}},
 		{KindDecimalString, "-0.000000000000000000000000000001", spanner.NullString{}},

@@ -292,6 +292,11 @@ func TestBadInput(t *testing.T) {
 			"tables[t].chunking.target_rows is -10; it must be a positive number"},
 		{"zero page_rows in defaults", []string{"plan", "--spec", write("page.yaml", string(goodBody)+"defaults:\n  chunking: {page_rows: 0}\n")},
 			"defaults.chunking.page_rows is 0"},
+		{"verify: negative settle", []string{"verify", "--spec", good, "--settle", "-1s"}, "--settle is -1s"},
+		{"verify: --since that is no version", []string{"verify", "--spec", write("since.yaml", string(goodBody)+"    version_column: id\n"), "--since", "yesterday"},
+			`--since "yesterday": the version column id of t is int(11); give an integer`},
+		{"verify: no engine tables", []string{"verify", "--spec", good}, "create what is missing with `livemigrate plan --spec"},
+		{"verify: history without spec", []string{"verify", "--history"}, "--spec is required"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -311,8 +316,8 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestPasswordNeverLeaks runs a real backfill and a Dataflow dry run with a
-// distinctive password and looks for it, plain and base64-encoded at every
+// TestPasswordNeverLeaks runs a real backfill and verify and their Dataflow
+// dry runs with a distinctive password and looks for it, plain and base64-encoded at every
 // alignment, in everything the process printed — which for the dry run
 // includes the complete pipeline proto and its options. A positive control
 // proves the search sees through the encoding.
@@ -335,6 +340,9 @@ func TestPasswordNeverLeaks(t *testing.T) {
 		{"backfill", "--spec", specPath, "--dead-letter", filepath.Join(t.TempDir(), "dl.jsonl")},
 		{"backfill", "--spec", specPath, "--runner", "dataflow", "--dry_run", "--project", "p", "--region", "us-central1",
 			"--staging_location", "gs://bucket/staging", "--worker_binary", testenv.Binary(t), "--dead-letter", "gs://bucket/dead-letters"},
+		{"verify", "--spec", specPath, "--settle", "100ms"},
+		{"verify", "--spec", specPath, "--runner", "dataflow", "--dry_run", "--project", "p", "--region", "us-central1",
+			"--staging_location", "gs://bucket/staging", "--worker_binary", testenv.Binary(t)},
 	} {
 		out, errOut, code := runCLI(t, env, args...)
 		if code != 0 {
@@ -343,8 +351,8 @@ func TestPasswordNeverLeaks(t *testing.T) {
 		seen.WriteString(out + errOut)
 	}
 	all := seen.String()
-	if !strings.Contains(all, "Dry-run") {
-		t.Fatalf("dry run did not print the job")
+	if strings.Count(all, "Dry-run") < 2 {
+		t.Fatalf("the dry runs (backfill and verify) did not print their jobs")
 	}
 	// Positive control: the target table name rides in the DoFn payloads
 	// (base64-encoded) of the dry-run job; the search must find it.

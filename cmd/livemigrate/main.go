@@ -1,7 +1,8 @@
 // Command livemigrate copies a live MySQL database into Cloud Spanner.
 //
 // Subcommands: backfill (run the copy), plan (target DDL, apply it),
-// status, keys create|rotate|show (PII keysets), pii decrypt.
+// status, keys create|rotate|show (PII keysets), pii decrypt, verify (prove
+// the target equals the source).
 // Beam's own flags (--runner, Dataflow's) are accepted by every subcommand
 // that runs a pipeline; --runner defaults to prism.
 package main
@@ -35,6 +36,7 @@ var commands = []command{
 	{"backfill", "copy every table of the spec into Spanner", true, backfillCmd},
 	{"plan", "show the Spanner DDL for the spec's tables (--ddl), create them (--apply), compare with an existing database (--delta)", false, planCmd},
 	{"status", "print a backfill job's per-table progress (--job ID) from the target's progress table", false, statusCmd},
+	{"verify", "prove the target equals the source: per-row comparison after the mapping, re-checked after live writes settle; exit 0 clean, 1 drift, 2 error (--history: the trend; --repair: fix drift)", true, verifyCmd},
 	{"keys create", "create a KMS-wrapped keyset file for the spec's pii policies (--keyset FILE --kms-key-uri URI)", false, keysCreateCmd},
 	{"keys rotate", "add a new primary key to a keyset file, keeping the old keys (--keyset FILE --kms-key-uri URI)", false, keysRotateCmd},
 	{"keys show", "list a keyset file's keys: id, status, type, primary (never key material)", false, keysShowCmd},
@@ -147,6 +149,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := exec(ctx); err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", " ")
 		fmt.Fprintf(stderr, "livemigrate %s: %s\n", cmd.name, msg)
+		// A command may choose its own exit codes (verify: 1 drift, 2 error).
+		var ec interface{ ExitCode() int }
+		if errors.As(err, &ec) {
+			return ec.ExitCode()
+		}
 		if job.IsInput(err) {
 			return 2
 		}

@@ -12,12 +12,14 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/pii"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/spec"
 	"github.com/livemigrate/livemigrate/target"
+	"github.com/livemigrate/livemigrate/verify"
 )
 
 // errBlocking makes `plan --delta` exit 1 when the target cannot take the
@@ -91,6 +93,11 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			d.Statements = append(d.Statements, schema.Statement{Table: livewrite.ShadowTable(j.Plans()[i].Target), Kind: "shadow", SQL: stmt,
 				Comments: shadowComment(i)})
 		}
+		// The engine's own tables: the backfill's progress and verify's
+		// results (verify never creates them itself next to live traffic).
+		if *fkMode != schema.FKOnly {
+			d.Statements = withEngineTables(d.Statements, existing)
+		}
 		printed := *ddl || !*apply
 		if printed {
 			if *asJSON {
@@ -161,6 +168,37 @@ func notMigrated(ctx context.Context, j *job.Job) ([]schema.Object, error) {
 	return schema.ListObjects(ctx, j.DB, j.Spec.Source.Database(), tables)
 }
 
+// withEngineTables adds the CREATE TABLE of every engine table existing
+// lacks, before the deferred foreign keys.
+func withEngineTables(stmts []schema.Statement, existing map[string]bool) []schema.Statement {
+	var add []schema.Statement
+	engine := append([]string{checkpoint.DDL, checkpoint.WorkersDDL}, verify.DDL...)
+	for i, name := range append([]string{checkpoint.Table, checkpoint.WorkersTable}, verify.RunsTable, verify.UnitsTable) {
+		if existing[name] {
+			continue
+		}
+		st := schema.Statement{Table: name, Kind: "engine", SQL: engine[i]}
+		if len(add) == 0 {
+			st.Comments = []string{"livemigrate engine tables: backfill progress, the throttle's worker registry and verify results; drop them after cutover"}
+		}
+		add = append(add, st)
+	}
+	at := len(stmts)
+	for i, s := range stmts {
+		if s.Deferred {
+			at = i
+			break
+		}
+	}
+	return append(append(append([]schema.Statement{}, stmts[:at]...), add...), stmts[at:]...)
+}
+
+// engineTable says whether a Spanner table is livemigrate's own (shadow or
+// engine table), not one of the spec's.
+func engineTable(name string) bool {
+	return strings.HasPrefix(name, livewrite.ShadowPrefix) || strings.HasPrefix(name, "livemigrate_")
+}
+
 func shadowComment(i int) []string {
 	if i > 0 {
 		return nil
@@ -222,7 +260,7 @@ func runDelta(ctx context.Context, out io.Writer, j *job.Job, opts schema.DDLOpt
 	}
 	var data []schema.SpannerTable
 	for _, t := range existing {
-		if !strings.HasPrefix(t.Name, livewrite.ShadowPrefix) {
+		if !engineTable(t.Name) {
 			data = append(data, t)
 		}
 	}

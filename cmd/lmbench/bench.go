@@ -24,6 +24,7 @@ import (
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/verify"
 )
 
 // Measurement names, as --only takes them.
@@ -34,9 +35,10 @@ const (
 	mE2E     = "e2e"     // (4) livemigrate end to end
 	mBeam    = "beam"    // (5) databaseio → spannerio
 	mPlan    = "plan"    // (6b) chunking.Plan vs COUNT(*)
+	mVerify  = "verify"  // (7) livemigrate verify of (4)'s target
 )
 
-var allMeasurements = []string{mScan, mSink, mExtract, mE2E, mBeam, mPlan}
+var allMeasurements = []string{mScan, mSink, mExtract, mE2E, mVerify, mBeam, mPlan}
 
 // options are lmbench's flags.
 type options struct {
@@ -102,6 +104,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.PageRows <= 0 {
 		return nil, fmt.Errorf("--page-rows must be positive")
+	}
+	// verify measures the target the end-to-end run leaves behind.
+	if o.Only[mVerify] {
+		o.Only[mE2E] = true
 	}
 	return o, nil
 }
@@ -256,7 +262,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 	}{
 		{mExtract, kindExtract, &run.Extract, nil, o.CPUProfile},
 		{mE2E, kindE2E, &run.E2E, func() []string {
-			return append(append(dataDDL(d.Plans), livewrite.DDL(d.Plans, nil)...), checkpoint.DDL)
+			return append(append(append(dataDDL(d.Plans), livewrite.DDL(d.Plans, nil)...), checkpoint.DDL), verify.DDL...)
 		}, o.CPUProfile},
 		{mBeam, kindBeam, &run.Beam, func() []string { return dataDDL(d.Plans) }, false},
 	}
@@ -302,6 +308,9 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 			if c.profile {
 				m.Profile = cfg.CPUProfile
 			}
+			if c.kind == kindE2E && o.Only[mVerify] {
+				run.Verify = measureVerify(ctx, cfg, d, n, prefix, o.CPUProfile, func(err error) { fail(mVerify, err) }, logw)
+			}
 			return m, nil
 		})
 		if err != nil {
@@ -313,6 +322,33 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 	}
 	run.ratios()
 	return run
+}
+
+// measureVerify is (7): the verify pipeline over the target the
+// end-to-end run just filled (same Spanner database), which must be clean.
+func measureVerify(ctx context.Context, e2e childConfig, d *dataset, n int64, prefix string, profile bool, fail func(error), logw io.Writer) *Measurement {
+	cfg := childConfig{Kind: kindVerify, Job: e2e.Job}
+	if profile {
+		cfg.CPUProfile, _ = filepath.Abs(fmt.Sprintf("%s-%s-%d.cpu.pprof", prefix, mVerify, n))
+	}
+	logf(logw, "size %d: %s ...", n, mVerify)
+	m, err := runChildProcess(ctx, cfg)
+	switch {
+	case err != nil:
+	case m.Drift != 0:
+		err = fmt.Errorf("verify found %d differences on the backfilled target", m.Drift)
+	case m.Rows != d.Rows:
+		err = fmt.Errorf("verified %d rows, source holds %d", m.Rows, d.Rows)
+	}
+	if err != nil {
+		fail(err)
+		return nil
+	}
+	if profile {
+		m.Profile = cfg.CPUProfile
+	}
+	logf(logw, "size %d: %s %.0f rows/s, peak RSS %.0f MB", n, mVerify, m.RowsPerSec, m.PeakRSSMB)
+	return m
 }
 
 // runChildProcess re-executes this binary to run one Beam measurement and
@@ -353,7 +389,7 @@ func runChildProcess(ctx context.Context, cfg childConfig) (*Measurement, error)
 		return nil, fmt.Errorf("child %s result: %v", cfg.Kind, err)
 	}
 	m := newMeasurement(res.Rows, time.Duration(res.Seconds*float64(time.Second)))
-	m.Chunks = res.Chunks
+	m.Chunks, m.Drift = res.Chunks, res.Drift
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.PeakRSSMB = float64(ru.Maxrss) / 1024 // Linux reports KiB
 	}

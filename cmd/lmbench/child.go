@@ -38,6 +38,7 @@ const (
 	kindExtract = "extract"
 	kindE2E     = "e2e"
 	kindBeam    = "beam"
+	kindVerify  = "verify"
 )
 
 // childConfig is what the parent hands a child, as a JSON file: the
@@ -53,6 +54,8 @@ type childResult struct {
 	Rows    int64   `json:"rows"`
 	Chunks  int64   `json:"chunks"`
 	Seconds float64 `json:"seconds"`
+	// Drift is what a verify run found (missing + extra + different).
+	Drift int64 `json:"drift,omitempty"`
 }
 
 func init() {
@@ -109,6 +112,13 @@ func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
 		job := cfg.Job
 		job.ID = "lmbench"
 		p = pipelines.Backfill(job)
+	case kindVerify:
+		// The real verify of the end-to-end run's target: every row
+		// looked up by key, every Spanner key checked in the source.
+		job := cfg.Job
+		job.ID = "lmbench-verify"
+		job.Verify = &config.Verify{Settle: config.DefaultSettle, Rounds: config.DefaultRounds, MaxDiffs: config.DefaultMaxDiffs, Now: time.Now()}
+		p = pipelines.Verify(job)
 	case kindBeam:
 		var err error
 		if p, err = baselinePipeline(cfg); err != nil {
@@ -148,6 +158,15 @@ func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
 					res.Rows += c.Result()
 				case transforms.CChunksDone:
 					res.Chunks += c.Result()
+				}
+			case cfg.Kind == kindVerify && strings.HasPrefix(c.Key.Namespace, transforms.CounterNamespace):
+				switch c.Key.Name {
+				case transforms.CVerifyRows:
+					res.Rows += c.Result()
+				case transforms.CVerifyUnits:
+					res.Chunks += c.Result()
+				case transforms.CVerifyMissing, transforms.CVerifyExtra, transforms.CVerifyDifferent:
+					res.Drift += c.Result()
 				}
 			}
 		}

@@ -62,7 +62,7 @@ func TestSmoke(t *testing.T) {
 		if r.Rows != wantRows {
 			t.Errorf("size %d: %d rows generated, want %d", r.Size, r.Rows, wantRows)
 		}
-		for _, name := range []string{mScan, mSink, mExtract, mE2E, mBeam} {
+		for _, name := range []string{mScan, mSink, mExtract, mE2E, mVerify, mBeam} {
 			m := r.measurement(name)
 			if m == nil {
 				t.Errorf("size %d: measurement %s missing", r.Size, name)
@@ -74,11 +74,11 @@ func TestSmoke(t *testing.T) {
 			if len(m.Samples) != 2 || m.LoadBefore <= 0 || m.LoadAfter <= 0 {
 				t.Errorf("size %d: %s has samples %v, load %.2f→%.2f; want 2 samples and the load around the run", r.Size, name, m.Samples, m.LoadBefore, m.LoadAfter)
 			}
-			child := name == mExtract || name == mE2E || name == mBeam
+			child := name == mExtract || name == mE2E || name == mVerify || name == mBeam
 			if child && m.PeakRSSMB <= 0 {
 				t.Errorf("size %d: %s has no peak RSS", r.Size, name)
 			}
-			if (name == mExtract || name == mE2E) && m.Profile == "" {
+			if (name == mExtract || name == mE2E || name == mVerify) && m.Profile == "" {
 				t.Errorf("size %d: %s has no CPU profile", r.Size, name)
 			} else if m.Profile != "" {
 				if st, err := os.Stat(m.Profile); err != nil || st.Size() == 0 {
@@ -92,7 +92,7 @@ func TestSmoke(t *testing.T) {
 		if r.Plan == nil || r.Plan.Chunks < 2 || r.Plan.PlanSeconds <= 0 || r.Plan.CountSeconds <= 0 {
 			t.Errorf("size %d: planning timing %+v", r.Size, r.Plan)
 		}
-		if r.ExtractOverScan <= 0 || r.E2EOverSink <= 0 || r.E2EOverBeam <= 0 {
+		if r.ExtractOverScan <= 0 || r.E2EOverSink <= 0 || r.E2EOverBeam <= 0 || r.VerifyOverE2E <= 0 {
 			t.Errorf("size %d: ratios missing: %+v", r.Size, r)
 		}
 	}
@@ -100,7 +100,7 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("cross-size figures missing: memory %v, cost %v", rep.MemoryGrowth, rep.CostDrift)
 	}
 	md := stdout.String()
-	for _, want := range []string{"| measurement |", "(3)/(1)", "(4)/(2)", "(4)/(5)", "peak memory growth", "planning over COUNT(*)"} {
+	for _, want := range []string{"| measurement |", "(3)/(1)", "(4)/(2)", "(4)/(5)", "(7)/(4)", "peak memory growth", "planning over COUNT(*)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
@@ -135,6 +135,7 @@ func TestOptions(t *testing.T) {
 		wantErr string
 	}{
 		{args: nil, sizes: []int64{100000, 1000000}, only: allMeasurements},
+		{args: []string{"--only", "verify"}, sizes: []int64{100000, 1000000}, only: []string{mVerify, mE2E}},
 		{args: []string{"--quick"}, sizes: []int64{20000, 100000}, only: allMeasurements},
 		{args: []string{"--sizes", "5000,1000", "--only", "scan,plan"}, sizes: []int64{1000, 5000}, only: []string{mScan, mPlan}},
 		{args: []string{"--sizes", "abc"}, wantErr: "--sizes"},

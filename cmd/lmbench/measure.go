@@ -34,6 +34,8 @@ type Measurement struct {
 	LoadBefore float64   `json:"load_before"`
 	LoadAfter  float64   `json:"load_after"`
 	Samples    []float64 `json:"samples_rows_per_sec,omitempty"`
+	// Drift is what a verify measurement found (must be 0).
+	Drift int64 `json:"drift,omitempty"`
 }
 
 func newMeasurement(rows int64, d time.Duration) *Measurement {

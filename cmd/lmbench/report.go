@@ -55,11 +55,13 @@ type SizeRun struct {
 	Extract *Measurement `json:"livemigrate_extract,omitempty"` // (3)
 	E2E     *Measurement `json:"livemigrate_e2e,omitempty"`     // (4)
 	Beam    *Measurement `json:"beam_baseline,omitempty"`       // (5)
+	Verify  *Measurement `json:"livemigrate_verify,omitempty"`  // (7)
 	Plan    *PlanTiming  `json:"planning,omitempty"`            // (6b)
 
 	ExtractOverScan float64 `json:"extract_over_scan,omitempty"` // (3)/(1)
 	E2EOverSink     float64 `json:"e2e_over_sink,omitempty"`     // (4)/(2)
 	E2EOverBeam     float64 `json:"e2e_over_beam,omitempty"`     // (4)/(5)
+	VerifyOverE2E   float64 `json:"verify_over_e2e,omitempty"`   // (7)/(4)
 
 	Failures []string `json:"failures,omitempty"`
 }
@@ -84,6 +86,7 @@ func (r *SizeRun) ratios() {
 	r.ExtractOverScan = ratio(r.Extract, r.Scan)
 	r.E2EOverSink = ratio(r.E2E, r.Sink)
 	r.E2EOverBeam = ratio(r.E2E, r.Beam)
+	r.VerifyOverE2E = ratio(r.Verify, r.E2E)
 }
 
 // Errors lists every failed measurement.
@@ -109,6 +112,8 @@ func (r *SizeRun) measurement(name string) *Measurement {
 		return r.E2E
 	case mBeam:
 		return r.Beam
+	case mVerify:
+		return r.Verify
 	}
 	return nil
 }
@@ -119,6 +124,7 @@ var measurementTitle = map[string]string{
 	mExtract: "(3) livemigrate extraction only (Prism)",
 	mE2E:     "(4) livemigrate end to end, dedup on (Prism)",
 	mBeam:    "(5) Beam databaseio.Read → spannerio.Write (Prism)",
+	mVerify:  "(7) livemigrate verify of (4)'s target (Prism)",
 }
 
 // summarise computes the cross-size figures and the target checks.
@@ -134,6 +140,9 @@ func (rep *Report) summarise() {
 		}
 		if r.E2EOverBeam > 0 {
 			rep.Targets = append(rep.Targets, TargetCheck{"(4)/(5) end to end over Beam baseline", size, r.E2EOverBeam, "≥ 1.0", r.E2EOverBeam >= 1.0})
+		}
+		if r.VerifyOverE2E > 0 {
+			rep.Targets = append(rep.Targets, TargetCheck{"(7)/(4) verify over end to end", size, r.VerifyOverE2E, "≥ 2.0", r.VerifyOverE2E >= 2.0})
 		}
 		if r.Plan != nil && r.Plan.CountSeconds > 0 {
 			rep.Targets = append(rep.Targets, TargetCheck{"planning over COUNT(*)", size, r.Plan.Ratio, "≤ 2.0", r.Plan.Ratio <= 2.0})
@@ -154,7 +163,7 @@ func (rep *Report) summarise() {
 		if a.PeakRSSMB > 0 && b.PeakRSSMB > 0 {
 			g := b.PeakRSSMB / a.PeakRSSMB
 			rep.MemoryGrowth[name] = g
-			if name == mExtract || name == mE2E {
+			if name == mExtract || name == mE2E || name == mVerify {
 				rep.Targets = append(rep.Targets, TargetCheck{"peak memory growth, " + name, span, g, "≤ 1.3", g <= 1.3})
 			}
 		}
