@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"github.com/livemigrate/livemigrate/internal/fakesecrets"
 	"github.com/livemigrate/livemigrate/internal/testenv"
 	"github.com/livemigrate/livemigrate/internal/workerpool"
+	"github.com/livemigrate/livemigrate/pii"
 	"github.com/livemigrate/livemigrate/target"
 )
 
@@ -225,8 +228,22 @@ func TestDataflowDryRunContract(t *testing.T) {
 	fake := fakesecrets.Start(t, map[string]string{secretName: pw + "\n"})
 	specDir := t.TempDir()
 	specPath := filepath.Join(specDir, "nightly_shop.yaml")
-	body := fmt.Sprintf("source:\n  dsn: %s@tcp(%s)/%s\n  password_secret: %s\ntarget:\n  database: %s\ntables:\n  - source: people\n    target: PeopleMarkerTable\n",
-		e.MySQLUser, e.MySQLAddr, e.Name, secretName, e.SpannerDB)
+	// The e-mail column is protected: the keyset is a local development
+	// one, so its key material is in the file — and must not reach the job.
+	keyset := filepath.Join(t.TempDir(), "keyset.json")
+	if _, err := pii.CreateKeyset(context.Background(), keyset, "", true); err != nil {
+		t.Fatal(err)
+	}
+	ksData, _ := os.ReadFile(keyset)
+	var keyMaterial []string
+	for _, m := range regexp.MustCompile(`\\?"value\\?":\s*\\?"([A-Za-z0-9+/=]{16,})`).FindAllStringSubmatch(string(ksData), -1) {
+		keyMaterial = append(keyMaterial, m[1])
+	}
+	if len(keyMaterial) == 0 {
+		t.Fatalf("no key material found in the keyset file to look for")
+	}
+	body := fmt.Sprintf("source:\n  dsn: %s@tcp(%s)/%s\n  password_secret: %s\ntarget:\n  database: %s\ntables:\n  - source: people\n    target: PeopleMarkerTable\npii:\n  keyset: {insecure_cleartext_file: %s}\n  tables:\n    PeopleMarkerTable: {email: encrypt}\n",
+		e.MySQLUser, e.MySQLAddr, e.Name, secretName, e.SpannerDB, keyset)
 	os.WriteFile(specPath, []byte(body), 0o644)
 
 	worker := makeWorker(t)
@@ -262,7 +279,11 @@ func TestDataflowDryRunContract(t *testing.T) {
 	if !containsEncoded(all, "PeopleMarkerTable") {
 		t.Fatalf("control failed: the search cannot see the spec inside the printed job")
 	}
-	for name, canary := range map[string]string{"password (from Secret Manager)": pw, "source row value": piiCanary} {
+	canaries := map[string]string{"password (from Secret Manager)": pw, "source row value": piiCanary}
+	for i, k := range keyMaterial {
+		canaries[fmt.Sprintf("key material #%d", i+1)] = k
+	}
+	for name, canary := range canaries {
 		if containsEncoded(all, canary) {
 			t.Errorf("the %s appears in the dry run's output or job", name)
 		}
