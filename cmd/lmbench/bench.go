@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/livemigrate/livemigrate/checkpoint"
+	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/verify"
@@ -36,9 +38,13 @@ const (
 	mBeam    = "beam"    // (5) databaseio → spannerio
 	mPlan    = "plan"    // (6b) chunking.Plan vs COUNT(*)
 	mVerify  = "verify"  // (7) livemigrate verify of (4)'s target
+	// Extraction variants: the cost of protection and of throttling.
+	mExtractPII       = "extract-pii"       // (3p) extraction with 3 columns protected
+	mExtractThrottled = "extract-throttled" // (3t) extraction through an idle-source throttle
+	mExtractCPUTarget = "extract-cpu-target"
 )
 
-var allMeasurements = []string{mScan, mSink, mExtract, mE2E, mVerify, mBeam, mPlan}
+var allMeasurements = []string{mScan, mSink, mExtract, mExtractPII, mExtractThrottled, mExtractCPUTarget, mE2E, mVerify, mBeam, mPlan}
 
 // options are lmbench's flags.
 type options struct {
@@ -259,12 +265,24 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		dst        **Measurement
 		ddl        func() []string
 		profile    bool
+		job        func(config.Job) (config.Job, error) // the variant's job; nil: the dataset's
 	}{
-		{mExtract, kindExtract, &run.Extract, nil, o.CPUProfile},
+		{mExtract, kindExtract, &run.Extract, nil, o.CPUProfile, nil},
+		{mExtractPII, kindExtract, &run.ExtractPII, nil, false, func(j config.Job) (config.Job, error) { return piiJob(ctx, j, os.TempDir()) }},
+		{mExtractThrottled, kindExtract, &run.ExtractThrottled, nil, false, func(j config.Job) (config.Job, error) {
+			return throttledJob(j, mysqldPIDFile(), 0), nil
+		}},
+		{mExtractCPUTarget, kindExtract, &run.ExtractCPUTarget, nil, false, func(j config.Job) (config.Job, error) {
+			if run.Extract == nil {
+				return j, fmt.Errorf("needs the extract measurement's mysqld CPU (run it too)")
+			}
+			run.CPUTarget = math.Max(10, math.Round(run.Extract.MysqldCPUPercent/2))
+			return throttledJob(j, mysqldPIDFile(), run.CPUTarget), nil
+		}},
 		{mE2E, kindE2E, &run.E2E, func() []string {
 			return append(append(append(dataDDL(d.Plans), livewrite.DDL(d.Plans, nil)...), checkpoint.DDL), verify.DDL...)
-		}, o.CPUProfile},
-		{mBeam, kindBeam, &run.Beam, func() []string { return dataDDL(d.Plans) }, false},
+		}, o.CPUProfile, nil},
+		{mBeam, kindBeam, &run.Beam, func() []string { return dataDDL(d.Plans) }, false, nil},
 	}
 	for _, c := range children {
 		if !o.Only[c.name] || ctx.Err() != nil {
@@ -272,9 +290,16 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		}
 		logf(logw, "size %d: %s ...", n, c.name)
 		cfg := childConfig{Kind: c.kind, Job: d.Job}
+		if c.job != nil {
+			if cfg.Job, err = c.job(d.Job); err != nil {
+				fail(c.name, err)
+				continue
+			}
+		}
 		if c.profile {
 			cfg.CPUProfile, _ = filepath.Abs(fmt.Sprintf("%s-%s-%d.cpu.pprof", prefix, c.name, n))
 		}
+		var verifies []*Measurement
 		m, err := repeated(c.name, func() (*Measurement, error) {
 			if c.ddl != nil {
 				id := spID(c.name)
@@ -284,7 +309,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 				defer st.dropSpannerDB(id)
 				cfg.Job.Database = st.spannerDB(id)
 			}
-			m, err := runChildProcess(ctx, cfg)
+			m, err := withMysqldCPU(func() (*Measurement, error) { return runChildProcess(ctx, cfg) })
 			if err != nil {
 				return nil, err
 			}
@@ -309,10 +334,19 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 				m.Profile = cfg.CPUProfile
 			}
 			if c.kind == kindE2E && o.Only[mVerify] {
-				run.Verify = measureVerify(ctx, cfg, d, n, prefix, o.CPUProfile, func(err error) { fail(mVerify, err) }, logw)
+				// (7) verifies the target this repetition just filled.
+				before := loadAvg()
+				if v := measureVerify(ctx, cfg, d, n, prefix, o.CPUProfile, func(err error) { fail(mVerify, err) }, logw); v != nil {
+					v.LoadBefore, v.LoadAfter = before, loadAvg()
+					verifies = append(verifies, v)
+				}
 			}
 			return m, nil
 		})
+		if len(verifies) > 0 {
+			run.Verify = lowerMedian(verifies)
+			verifies = nil
+		}
 		if err != nil {
 			fail(c.name, err)
 			continue

@@ -62,7 +62,7 @@ func TestSmoke(t *testing.T) {
 		if r.Rows != wantRows {
 			t.Errorf("size %d: %d rows generated, want %d", r.Size, r.Rows, wantRows)
 		}
-		for _, name := range []string{mScan, mSink, mExtract, mE2E, mVerify, mBeam} {
+		for _, name := range []string{mScan, mSink, mExtract, mExtractPII, mExtractThrottled, mExtractCPUTarget, mE2E, mVerify, mBeam} {
 			m := r.measurement(name)
 			if m == nil {
 				t.Errorf("size %d: measurement %s missing", r.Size, name)
@@ -74,7 +74,7 @@ func TestSmoke(t *testing.T) {
 			if len(m.Samples) != 2 || m.LoadBefore <= 0 || m.LoadAfter <= 0 {
 				t.Errorf("size %d: %s has samples %v, load %.2f→%.2f; want 2 samples and the load around the run", r.Size, name, m.Samples, m.LoadBefore, m.LoadAfter)
 			}
-			child := name == mExtract || name == mE2E || name == mVerify || name == mBeam
+			child := name != mScan && name != mSink
 			if child && m.PeakRSSMB <= 0 {
 				t.Errorf("size %d: %s has no peak RSS", r.Size, name)
 			}

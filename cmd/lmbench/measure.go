@@ -31,9 +31,12 @@ type Measurement struct {
 	// LoadBefore and LoadAfter are the 1-minute load average around the
 	// run; Samples the rows/s of every repetition (the kept one is the
 	// lower median).
-	LoadBefore float64   `json:"load_before"`
-	LoadAfter  float64   `json:"load_after"`
-	Samples    []float64 `json:"samples_rows_per_sec,omitempty"`
+	// MysqldCPUPercent is mysqld's average CPU over the run, % of one core
+	// (child measurements only).
+	MysqldCPUPercent float64   `json:"mysqld_cpu_percent,omitempty"`
+	LoadBefore       float64   `json:"load_before"`
+	LoadAfter        float64   `json:"load_after"`
+	Samples          []float64 `json:"samples_rows_per_sec,omitempty"`
 	// Drift is what a verify measurement found (must be 0).
 	Drift int64 `json:"drift,omitempty"`
 }

@@ -58,10 +58,19 @@ type SizeRun struct {
 	Verify  *Measurement `json:"livemigrate_verify,omitempty"`  // (7)
 	Plan    *PlanTiming  `json:"planning,omitempty"`            // (6b)
 
-	ExtractOverScan float64 `json:"extract_over_scan,omitempty"` // (3)/(1)
-	E2EOverSink     float64 `json:"e2e_over_sink,omitempty"`     // (4)/(2)
-	E2EOverBeam     float64 `json:"e2e_over_beam,omitempty"`     // (4)/(5)
-	VerifyOverE2E   float64 `json:"verify_over_e2e,omitempty"`   // (7)/(4)
+	ExtractPII       *Measurement `json:"livemigrate_extract_pii,omitempty"`        // (3p)
+	ExtractThrottled *Measurement `json:"livemigrate_extract_throttled,omitempty"`  // (3t)
+	ExtractCPUTarget *Measurement `json:"livemigrate_extract_cpu_target,omitempty"` // (3c)
+	// CPUTarget is the mysqld CPU target of (3c), % of one core: half of
+	// what mysqld used during (3).
+	CPUTarget float64 `json:"cpu_target_percent,omitempty"`
+
+	ExtractOverScan      float64 `json:"extract_over_scan,omitempty"`      // (3)/(1)
+	E2EOverSink          float64 `json:"e2e_over_sink,omitempty"`          // (4)/(2)
+	E2EOverBeam          float64 `json:"e2e_over_beam,omitempty"`          // (4)/(5)
+	PIIOverExtract       float64 `json:"pii_over_extract,omitempty"`       // (3p)/(3)
+	ThrottledOverExtract float64 `json:"throttled_over_extract,omitempty"` // (3t)/(3)
+	VerifyOverE2E        float64 `json:"verify_over_e2e,omitempty"`        // (7)/(4)
 
 	Failures []string `json:"failures,omitempty"`
 }
@@ -87,6 +96,8 @@ func (r *SizeRun) ratios() {
 	r.E2EOverSink = ratio(r.E2E, r.Sink)
 	r.E2EOverBeam = ratio(r.E2E, r.Beam)
 	r.VerifyOverE2E = ratio(r.Verify, r.E2E)
+	r.PIIOverExtract = ratio(r.ExtractPII, r.Extract)
+	r.ThrottledOverExtract = ratio(r.ExtractThrottled, r.Extract)
 }
 
 // Errors lists every failed measurement.
@@ -114,17 +125,26 @@ func (r *SizeRun) measurement(name string) *Measurement {
 		return r.Beam
 	case mVerify:
 		return r.Verify
+	case mExtractPII:
+		return r.ExtractPII
+	case mExtractThrottled:
+		return r.ExtractThrottled
+	case mExtractCPUTarget:
+		return r.ExtractCPUTarget
 	}
 	return nil
 }
 
 var measurementTitle = map[string]string{
-	mScan:    "(1) raw source scan (go-sql-driver, one SELECT)",
-	mSink:    "(2) raw sink (spanner client.Apply, 1000 rows/commit)",
-	mExtract: "(3) livemigrate extraction only (Prism)",
-	mE2E:     "(4) livemigrate end to end, dedup on (Prism)",
-	mBeam:    "(5) Beam databaseio.Read → spannerio.Write (Prism)",
-	mVerify:  "(7) livemigrate verify of (4)'s target (Prism)",
+	mScan:             "(1) raw source scan (go-sql-driver, one SELECT)",
+	mSink:             "(2) raw sink (spanner client.Apply, 1000 rows/commit)",
+	mExtract:          "(3) livemigrate extraction only (Prism)",
+	mE2E:              "(4) livemigrate end to end, dedup on (Prism)",
+	mBeam:             "(5) Beam databaseio.Read → spannerio.Write (Prism)",
+	mExtractPII:       "(3p) extraction, 3 columns protected (AES-SIV + 2 × AES-GCM)",
+	mExtractThrottled: "(3t) extraction through the throttle (Threads_running + mysqld CPU probes, idle source)",
+	mExtractCPUTarget: "(3c) extraction with a mysqld CPU target",
+	mVerify:           "(7) livemigrate verify of (4)'s target (Prism)",
 }
 
 // summarise computes the cross-size figures and the target checks.
@@ -143,6 +163,16 @@ func (rep *Report) summarise() {
 		}
 		if r.VerifyOverE2E > 0 {
 			rep.Targets = append(rep.Targets, TargetCheck{"(7)/(4) verify over end to end", size, r.VerifyOverE2E, "≥ 2.0", r.VerifyOverE2E >= 2.0})
+		}
+		if r.PIIOverExtract > 0 {
+			rep.Targets = append(rep.Targets, TargetCheck{"(3p)/(3) extraction with 3 protected columns over plain", size, r.PIIOverExtract, "≥ 0.8", r.PIIOverExtract >= 0.8})
+		}
+		if r.ThrottledOverExtract > 0 {
+			rep.Targets = append(rep.Targets, TargetCheck{"(3t)/(3) throttled extraction on an idle source over unthrottled", size, r.ThrottledOverExtract, "≥ 0.9", r.ThrottledOverExtract >= 0.9})
+		}
+		if m := r.ExtractCPUTarget; m != nil && r.CPUTarget > 0 && m.MysqldCPUPercent > 0 {
+			rep.Targets = append(rep.Targets, TargetCheck{fmt.Sprintf("(3c) mysqld CPU %% with a target of %.0f %% (unthrottled %.0f %%)", r.CPUTarget, r.Extract.MysqldCPUPercent),
+				size, m.MysqldCPUPercent, fmt.Sprintf("≤ %.0f", r.CPUTarget+10), m.MysqldCPUPercent <= r.CPUTarget+10})
 		}
 		if r.Plan != nil && r.Plan.CountSeconds > 0 {
 			rep.Targets = append(rep.Targets, TargetCheck{"planning over COUNT(*)", size, r.Plan.Ratio, "≤ 2.0", r.Plan.Ratio <= 2.0})
