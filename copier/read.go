@@ -21,6 +21,10 @@ type Reader struct {
 	Q        *source.Querier
 	Plan     *schema.TablePlan
 	PageRows int
+	// Between, when set, is called after every page but the last with the
+	// stats so far, before the next page is asked; an error ends the read
+	// with that error (the engine's progress heartbeat and stop check).
+	Between func(ReadStats) error
 
 	keyCols []chunking.KeyColumn
 	selects string
@@ -51,6 +55,11 @@ func (r *Reader) Read(ctx context.Context, c chunking.Chunk, fn func(raw []any, 
 	n := len(r.Plan.Cols)
 	page := make([][]any, 0, r.PageRows)
 	for {
+		// Between pages: an ended context (an interrupt) stops the read
+		// before another page is asked.
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
 		q, args, err := r.PageQuery(c, cursor)
 		if err != nil {
 			return st, fmt.Errorf("read %s: %w", c, err)
@@ -89,6 +98,11 @@ func (r *Reader) Read(ctx context.Context, c chunking.Chunk, fn func(raw []any, 
 		}
 		if len(page) < r.PageRows {
 			return st, nil
+		}
+		if r.Between != nil {
+			if err := r.Between(st); err != nil {
+				return st, err
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/job"
 	"github.com/livemigrate/livemigrate/livewrite"
 	"github.com/livemigrate/livemigrate/schema"
@@ -60,13 +61,32 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			}
 			d = withoutExisting(d, j, existing, fks)
 		}
-		// The shadow tables the backfill and the live path share.
-		for i, stmt := range livewrite.DDL(j.Plans(), existing) {
-			if *fkMode == schema.FKOnly {
-				break
+		// livemigrate's own tables: the shadow tables the backfill and the
+		// live path share, and the progress table (created, or brought up
+		// to this version's columns). They exist before the application
+		// starts dual-writing, so the backfill never runs DDL next to live
+		// traffic.
+		if *fkMode != schema.FKOnly {
+			for i, p := range j.Plans() {
+				if existing[livewrite.ShadowTable(p.Target)] {
+					continue
+				}
+				d.Statements = append(d.Statements, schema.Statement{Table: livewrite.ShadowTable(p.Target), Kind: "shadow", SQL: livewrite.ShadowDDL(&j.Plans()[i]),
+					Comments: shadowComment(len(d.Statements) == 0 || d.Statements[len(d.Statements)-1].Kind != "shadow")})
 			}
-			d.Statements = append(d.Statements, schema.Statement{Table: livewrite.ShadowTable(j.Plans()[i].Target), Kind: "shadow", SQL: stmt,
-				Comments: shadowComment(i)})
+			progress := []string{checkpoint.DDL}
+			if *apply {
+				if progress, err = checkpoint.Upgrade(ctx, j.Spec.Target.Database); err != nil {
+					return err
+				}
+			}
+			for i, stmt := range progress {
+				var c []string
+				if i == 0 {
+					c = []string{"livemigrate progress table: each job's plan, chunk progress, status and run lease (livemigrate status reads it)"}
+				}
+				d.Statements = append(d.Statements, schema.Statement{Table: checkpoint.Table, Kind: "progress", SQL: stmt, Comments: c})
+			}
 		}
 		if *ddl || !*apply {
 			if *asJSON {
@@ -101,8 +121,8 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	}
 }
 
-func shadowComment(i int) []string {
-	if i > 0 {
+func shadowComment(first bool) []string {
+	if !first {
 		return nil
 	}
 	return []string{"livemigrate shadow tables: the live path's marks and tombstones, read by the backfill; drop them after cutover"}
@@ -152,21 +172,10 @@ func withoutExisting(d schema.DDL, j *job.Job, existing, fks map[string]bool) sc
 }
 
 func runDelta(ctx context.Context, out io.Writer, j *job.Job, asJSON bool) error {
-	c, err := target.Client(ctx, j.Spec.Target.Database)
+	d, err := targetDelta(ctx, j)
 	if err != nil {
 		return err
 	}
-	existing, err := schema.ReadSpanner(ctx, c)
-	if err != nil {
-		return err
-	}
-	var data []schema.SpannerTable
-	for _, t := range existing {
-		if !strings.HasPrefix(t.Name, livewrite.ShadowPrefix) {
-			data = append(data, t)
-		}
-	}
-	d := schema.Compare(j.Plans(), data)
 	if asJSON {
 		data, _ := json.MarshalIndent(d, "", "  ")
 		fmt.Fprintln(out, string(data))
