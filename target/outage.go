@@ -59,8 +59,11 @@ type UnavailableError struct {
 	Err     error
 }
 
+// UnavailableMessage starts every UnavailableError's text.
+const UnavailableMessage = "Spanner unavailable for "
+
 func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("Spanner unavailable for %s, the whole target retry window (--target-retry-window %s), during %s: %s",
+	return fmt.Sprintf(UnavailableMessage+"%s, the whole target retry window (--target-retry-window %s), during %s: %s",
 		e.Elapsed.Round(time.Second), e.Window, e.What, oneLine(spanner.ErrDesc(e.Err)))
 }
 

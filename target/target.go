@@ -24,6 +24,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/spanner"
@@ -46,8 +47,10 @@ var (
 	clientsMu sync.Mutex
 	clients   = map[string]*spanner.Client{}
 	// emulatorTxn serialises read-write transactions against the emulator,
-	// which aborts all but one concurrent transaction anyway.
-	emulatorTxn sync.Mutex
+	// which aborts all but one concurrent transaction anyway. It is a
+	// semaphore, not a mutex, so that waiting for it honours the attempt's
+	// deadline.
+	emulatorTxn = make(chan struct{}, 1)
 )
 
 // Client returns the process-wide client for db, creating it on first use.
@@ -249,21 +252,53 @@ func readWriteOnce(ctx context.Context, c *spanner.Client, f func(context.Contex
 	var ts time.Time
 	err := emulatorPolicy.Do(ctx, EmulatorRetryable, nil,
 		func(ctx context.Context) error {
-			// The emulator sometimes never answers a transaction's RPC; a
-			// per-attempt deadline turns that stall into a retry of the
-			// outage loop (logged). A commit that did land before the
-			// deadline is harmless to redo: every transaction of this
-			// project is idempotent.
+			// The emulator sometimes never answers a transaction's RPC,
+			// and when it is down the client's BeginTransaction retries
+			// for up to 30 s whatever our deadline: the attempt runs
+			// beside us, and at its deadline we stop waiting for it — a
+			// stall, which the outage loop logs and retries. The abandoned
+			// attempt keeps the semaphore until it returns, so no two runs
+			// of f ever overlap; once abandoned, it never starts f again.
+			// (A commit that did land is harmless to redo: every
+			// transaction of this project is idempotent.)
 			actx, cancel := context.WithTimeout(ctx, EmulatorAttemptTimeout)
 			defer cancel()
-			emulatorTxn.Lock()
-			t, err := c.ReadWriteTransaction(actx, f)
-			emulatorTxn.Unlock()
-			if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-				return fmt.Errorf("%w (%s): %w", errStalled, EmulatorAttemptTimeout, err)
+			select {
+			case emulatorTxn <- struct{}{}:
+			case <-actx.Done():
+				if ctx.Err() == nil {
+					return fmt.Errorf("%w (%s): waiting for this process's previous transaction", errStalled, EmulatorAttemptTimeout)
+				}
+				return ctx.Err()
 			}
-			ts = t
-			return err
+			var abandoned atomic.Bool
+			type result struct {
+				ts  time.Time
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				defer func() { <-emulatorTxn }()
+				t, err := c.ReadWriteTransaction(actx, func(ctx context.Context, tx *spanner.ReadWriteTransaction) error {
+					if abandoned.Load() {
+						return errStalled
+					}
+					return f(ctx, tx)
+				})
+				done <- result{t, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-actx.Done():
+				abandoned.Store(true)
+				r.err = actx.Err()
+			}
+			if r.err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+				return fmt.Errorf("%w (%s): %w", errStalled, EmulatorAttemptTimeout, r.err)
+			}
+			ts = r.ts
+			return r.err
 		})
 	var ex *retry.ExhaustedError
 	if errors.As(err, &ex) {

@@ -373,6 +373,9 @@ func (r *running) execute(ctx context.Context, stop *interrupts) error {
 	}
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
+	// The helpers' calls end with the run, whatever their retry window.
+	bgCtx, cancelBg := context.WithCancel(ctx)
+	defer cancelBg()
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	var lost, stopping atomicFlag
@@ -388,13 +391,13 @@ func (r *running) execute(ctx context.Context, stop *interrupts) error {
 				return
 			case <-time.After(every):
 			}
-			err := checkpoint.Beat(ctx, r.client, r.o.jobID, r.holder.ID)
+			err := checkpoint.Beat(bgCtx, r.client, r.o.jobID, r.holder.ID)
 			if errors.Is(err, checkpoint.ErrLeaseLost) {
 				lost.set()
 				slog.Error("another run took this job over (this run's heartbeat was older than its --lease-timeout); stopping", "job", r.o.jobID)
 				return
 			}
-			if err != nil {
+			if err != nil && bgCtx.Err() == nil {
 				slog.Warn("lease heartbeat failed", "cause", oneLine(err))
 			}
 		}
@@ -413,7 +416,7 @@ func (r *running) execute(ctx context.Context, stop *interrupts) error {
 		}
 		stopping.set()
 		slog.Warn("interrupted: no new pages are read; in-flight commits finish (Ctrl-C again to exit at once)", "stop_timeout", r.o.stopTimeout)
-		if err := checkpoint.RequestStop(ctx, r.client, r.o.jobID, r.holder.ID); err != nil {
+		if err := checkpoint.RequestStop(bgCtx, r.client, r.o.jobID, r.holder.ID); err != nil && bgCtx.Err() == nil {
 			slog.Warn("could not mark the job stopping; cancelling the run", "cause", oneLine(err))
 			cancelRun()
 		}
@@ -430,11 +433,12 @@ func (r *running) execute(ctx context.Context, stop *interrupts) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		r.showProgress(ctx, disp, stopping.isSet, done)
+		r.showProgress(bgCtx, disp, stopping.isSet, done)
 	}()
 
 	res, err := beamx.RunWithMetrics(runCtx, pipelines.Backfill(r.cfg))
 	close(done)
+	cancelBg()
 	wg.Wait()
 	disp.Close()
 
@@ -477,6 +481,11 @@ func (r *running) finish(ctx context.Context, status string, runErr error) error
 	last := ""
 	if runErr != nil {
 		last = lastError(runErr)
+	}
+	// (The pipeline's error crosses the runner as text.)
+	if runErr != nil && strings.Contains(runErr.Error(), target.UnavailableMessage) {
+		slog.Debug("not recording the failure in the job row: Spanner is unavailable; status shows the job stale")
+		return runErr
 	}
 	if err := checkpoint.Finish(fctx, r.client, r.o.jobID, r.holder.ID, status, last); err != nil {
 		slog.Debug("could not record the run's end in the job row", "status", status, "cause", oneLine(err))
