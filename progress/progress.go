@@ -160,6 +160,7 @@ type Bars struct {
 
 type tableBar struct {
 	b     *mpb.Bar
+	total int64
 	m     meter
 	t     Table
 	state string
@@ -177,7 +178,9 @@ func NewBars(w io.Writer, tables []string, force bool) *Bars {
 	d := &Bars{p: mpb.New(opts...), bars: map[string]*tableBar{}, order: tables}
 	for _, name := range tables {
 		tb := &tableBar{state: "planning", t: Table{Name: name}}
-		tb.b = d.p.AddBar(1,
+		// Total 0: the bar completes only when the table is done (SetTotal
+		// with forceComplete), never because its rows reached an estimate.
+		tb.b = d.p.AddBar(0,
 			mpb.PrependDecorators(decor.Name(name, decor.WCSyncWidthR), decor.Any(func(decor.Statistics) string {
 				d.mu.Lock()
 				defer d.mu.Unlock()
@@ -212,11 +215,13 @@ func (d *Bars) Update(s Snapshot) {
 		d.mu.Unlock()
 		total := max(t.Planned, t.Rows, 1)
 		if done {
-			tb.b.SetCurrent(total)
 			tb.b.SetTotal(total, true)
 			continue
 		}
-		tb.b.SetTotal(total, false)
+		if total != tb.total {
+			tb.total = total
+			tb.b.SetTotal(total, false)
+		}
 		tb.b.SetCurrent(t.Rows)
 	}
 }

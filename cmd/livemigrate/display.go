@@ -64,10 +64,12 @@ func (r *running) showProgress(ctx context.Context, disp progress.Display, stopp
 		return
 	}
 	failing := false
-	for {
+	for last := false; !last; {
 		select {
 		case <-done:
-			return
+			// One last snapshot, so the display ends on the run's end.
+			last = true
+			ctx = context.WithoutCancel(ctx)
 		case <-time.After(every):
 		}
 		qctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/spanner"
+	"github.com/creack/pty"
 
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/internal/testenv"
@@ -429,4 +430,49 @@ const oldProgressDDL = `CREATE TABLE livemigrate_progress (
   DoneAt TIMESTAMP OPTIONS (allow_commit_timestamp = true),
 ) PRIMARY KEY (JobId, TableName, ChunkId)`
 
-var _ = io.Discard
+// TestProgressTerminal runs a backfill in a real pseudo-terminal: the live
+// display (mpb bars) shows the table's state and its rows moving while the
+// run goes on, and ends done; log lines print above it.
+func TestProgressTerminal(t *testing.T) {
+	const rows = 30000
+	e := testenv.New(t)
+	loadBig(t, e, rows)
+	specPath := e.SpecYAML(t, "  - source: big\n    target: Big\n")
+	planApply(t, specPath)
+	cmd := exec.Command(testenv.Binary(t), append([]string{"backfill", "--spec", specPath, "--dead-letter", filepath.Join(t.TempDir(), "dl")}, slowCopy...)...)
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 160})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	var out bytes.Buffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&out, ptmx); close(copied) }()
+	werr := make(chan error, 1)
+	go func() { werr <- cmd.Wait() }()
+	select {
+	case err := <-werr:
+		if err != nil {
+			t.Fatalf("backfill in a terminal: %v\n%s", err, out.String())
+		}
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("backfill in a terminal did not finish\n%s", out.String())
+	}
+	select {
+	case <-copied:
+	case <-time.After(5 * time.Second):
+	}
+	text := out.String()
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`rows (\d+)/\d+`).FindAllStringSubmatch(text, -1) {
+		seen[m[1]] = true
+	}
+	if len(seen) < 3 || !strings.Contains(text, "copying") || !strings.Contains(text, "done") || !strings.Contains(text, "\x1b[") {
+		t.Fatalf("the terminal display did not update (%d distinct row counts):\n%q", len(seen), text)
+	}
+	if !strings.Contains(text, `msg="backfill started"`) || !strings.Contains(text, "backfill finished in") {
+		t.Fatalf("log lines or the summary are missing from the terminal:\n%s", text)
+	}
+	t.Logf("%d distinct row counts shown", len(seen))
+}
