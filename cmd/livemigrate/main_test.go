@@ -1,8 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"log/slog"
+	"reflect"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestRootCause(t *testing.T) {
@@ -27,6 +34,81 @@ func TestIsWorker(t *testing.T) {
 	} {
 		if got := isWorker(c.args); got != c.want {
 			t.Errorf("isWorker(%v) = %v", c.args, got)
+		}
+	}
+}
+
+func TestResumeCommand(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"./lm", "backfill", "--spec", "s.yaml"}, "./lm backfill --job J --spec s.yaml"},
+		{[]string{"./lm", "backfill", "--spec", "s.yaml", "--job-id", "old", "--chunk-rows", "5"}, "./lm backfill --job J --spec s.yaml --chunk-rows 5"},
+		{[]string{"lm", "backfill", "--job=old", "--spec", "my spec.yaml"}, "lm backfill --job J --spec 'my spec.yaml'"},
+		{[]string{"lm", "backfill", "--job", "J", "--runner", "dataflow"}, "lm backfill --job J --runner dataflow"},
+		{nil, "livemigrate backfill --job J"},
+	} {
+		if got := resumeCommand(c.args, "J"); got != c.want {
+			t.Errorf("resumeCommand(%q) = %q, want %q", c.args, got, c.want)
+		}
+	}
+}
+
+func TestLastErrorKeepsNoValues(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"write 20 rows to T: Row [42, 'alice@example.com'] in table T already exists", "write 20 rows to T: Row […] in table T already exists"},
+		{"Error 1062: Duplicate entry 'alice' for key 'PRIMARY'", "Error 1062: Duplicate entry '…' for key '…'"},
+		{"line one\n  line two", "line one line two"},
+		{"Column not found in table products: description", "Column not found in table products: description"},
+	} {
+		if got := lastError(errors.New(c.in)); got != c.want {
+			t.Errorf("lastError(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := lastError(errors.New(strings.Repeat("x", 2000))); len(got) > 510 {
+		t.Errorf("lastError keeps %d characters", len(got))
+	}
+}
+
+// TestLogFilter: our records pass at the level; the runner's (Beam's,
+// Prism's) only at debug, except Dataflow's messages below ERROR.
+func TestLogFilter(t *testing.T) {
+	runnerPC := reflect.ValueOf(strings.ToUpper).Pointer() // any function outside livemigrate
+	var ourPC [1]uintptr
+	runtime.Callers(1, ourPC[:])
+	for _, c := range []struct {
+		level, runner string
+		rec           slog.Level
+		ours          bool
+		want          bool
+	}{
+		{"info", "prism", slog.LevelInfo, true, true},
+		{"info", "prism", slog.LevelDebug, true, false},
+		{"warn", "prism", slog.LevelInfo, true, false},
+		{"info", "prism", slog.LevelError, false, false},
+		{"info", "prism", slog.LevelInfo, false, false},
+		{"debug", "prism", slog.LevelError, false, true},
+		{"debug", "prism", slog.LevelDebug, false, true},
+		{"info", "dataflow", slog.LevelInfo, false, true},
+		{"info", "dataflow", slog.LevelError, false, false},
+	} {
+		var buf bytes.Buffer
+		l, err := newLogging(&buf, c.level, "text")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.runner = c.runner
+		h := &filter{l: l, h: l.base}
+		pc := runnerPC
+		if c.ours {
+			pc = ourPC[0]
+		}
+		if h.Enabled(context.Background(), c.rec) {
+			h.Handle(context.Background(), slog.NewRecord(time.Now(), c.rec, "msg", pc))
+		}
+		if got := buf.Len() > 0; got != c.want {
+			t.Errorf("level %s runner %s record %s ours=%v: shown %v, want %v", c.level, c.runner, c.rec, c.ours, got, c.want)
 		}
 	}
 }
