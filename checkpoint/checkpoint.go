@@ -1,6 +1,9 @@
-// Package checkpoint owns a backfill job's progress: one table in the
-// target Spanner database, livemigrate_progress, that holds every table's
-// chunk plan and which chunks are done.
+// Package checkpoint owns a backfill job's state: one table in the target
+// Spanner database, livemigrate_progress, that holds every table's chunk
+// plan, which chunks are done and how far running ones got, and one job row
+// per job with its status (running, stopping, interrupted, failed, done),
+// the lease of the run that holds it (holder, host, pid, heartbeat) and its
+// last error (job.go).
 //
 // The one idea: the plan is stored, not recomputed. The first run of a job
 // writes each table's chunks (bounds and planned rows) before copying any of
@@ -12,7 +15,11 @@
 // A chunk is marked done after its rows are committed, so a crash can only
 // make a chunk be copied twice, which the insert-if-absent writer makes
 // harmless, never make a chunk be skipped. Because the table lives next to
-// the data, `livemigrate status` works for a job running anywhere.
+// the data, `livemigrate status` works for a job running anywhere, and the
+// job row is where a run and every worker of it meet: the lease keeps a
+// second run out, and a chunk in flight reads there, with each progress
+// heartbeat, whether it must stop. The table is created (or upgraded) by
+// `plan --apply`, never by the backfill next to live traffic (Upgrade).
 package checkpoint
 
 import (
