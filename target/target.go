@@ -180,6 +180,9 @@ func ConcurrentSchemaChange(err error) bool {
 	return strings.Contains(d, "concurrent schema change") || strings.Contains(d, "already in progress")
 }
 
+// CountTimeout bounds one attempt of Count.
+const CountTimeout = 10 * time.Minute
+
 // Count returns the number of rows in a table.
 func Count(ctx context.Context, db, table string) (int64, error) {
 	c, err := Client(ctx, db)
@@ -187,7 +190,8 @@ func Count(ctx context.Context, db, table string) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	err = Do(ctx, "count "+table, func(ctx context.Context) error {
+	// A count scans the table: its attempts get far longer than a call's.
+	err = do(ctx, "count "+table, CountTimeout, func(ctx context.Context) error {
 		it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT COUNT(*) FROM " + quote(table)})
 		defer it.Stop()
 		r, err := it.Next()
