@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/livemigrate/livemigrate/checkpoint"
 )
 
 func TestRootCause(t *testing.T) {
@@ -109,6 +111,49 @@ func TestLogFilter(t *testing.T) {
 		}
 		if got := buf.Len() > 0; got != c.want {
 			t.Errorf("level %s runner %s record %s ours=%v: shown %v, want %v", c.level, c.runner, c.rec, c.ours, got, c.want)
+		}
+	}
+}
+
+// TestReportMatchUnderLiveWrites: counts that differ while the live path
+// writes are indicative (live*, with the note), not a false NO.
+func TestReportMatchUnderLiveWrites(t *testing.T) {
+	rep := Report{Runner: "prism", Tables: []TableReport{
+		{Source: "calm", Target: "calm", SourceRows: 10, TargetRows: 10, CountsEqual: true},
+		{Source: "busy", Target: "busy", SourceRows: 12, TargetRows: 10, LiveWrites: true},
+		{Source: "lost", Target: "lost", SourceRows: 12, TargetRows: 10},
+	}}
+	var buf bytes.Buffer
+	printReport(&buf, rep, true)
+	out := buf.String()
+	for table, want := range map[string]string{"calm": "yes", "busy": "live*", "lost": "NO"} {
+		if f := strings.Fields(lineOf(out, table)); len(f) == 0 || f[len(f)-1] != want {
+			t.Errorf("%s: MATCH %v, want %s\n%s", table, f, want, out)
+		}
+	}
+	if !strings.Contains(out, "counts are indicative only; run `livemigrate verify`") {
+		t.Errorf("no note on live counts:\n%s", out)
+	}
+}
+
+func TestTableState(t *testing.T) {
+	for _, c := range []struct {
+		p    checkpoint.TableProgress
+		job  string
+		want string
+	}{
+		{checkpoint.TableProgress{Chunks: 3, Done: 3}, checkpoint.JobInterrupted, "done"},
+		{checkpoint.TableProgress{Chunks: 3, Done: 1}, checkpoint.JobInterrupted, "interrupted"},
+		{checkpoint.TableProgress{Chunks: 3, Done: 1}, checkpoint.JobStale, "stale"},
+		{checkpoint.TableProgress{Chunks: 3, Done: 1, Running: 2}, checkpoint.JobRunning, "copying"},
+		{checkpoint.TableProgress{Chunks: 3}, checkpoint.JobRunning, "waiting"},
+		{checkpoint.TableProgress{}, checkpoint.JobRunning, "planning"},
+		{checkpoint.TableProgress{Chunks: 3, Running: 1}, checkpoint.JobStopping, "stopping"},
+		{checkpoint.TableProgress{Chunks: 3}, "", "planned"},
+		{checkpoint.TableProgress{Chunks: 3, Running: 1}, "", "running"},
+	} {
+		if got := tableState(c.p, c.job); got != c.want {
+			t.Errorf("tableState(%+v, %q) = %s, want %s", c.p, c.job, got, c.want)
 		}
 	}
 }
