@@ -467,7 +467,7 @@ func (r *running) interrupted(ctx context.Context) error {
 	}
 	cmd := resumeCommand(invocation, r.o.jobID)
 	fmt.Fprintf(os.Stderr, "interrupted: job %s stopped after its in-flight pages; resume it with:\n  %s\n", r.o.jobID, cmd)
-	return &errInterrupted{fmt.Sprintf("interrupted; resume with: %s", cmd)}
+	return &errInterrupted{fmt.Sprintf("interrupted; job %s is resumable (the command above)", r.o.jobID)}
 }
 
 // finish records how the run ended (status done or failed with its
