@@ -394,7 +394,7 @@ func (r *running) execute(ctx context.Context, stop *interrupts) error {
 			err := checkpoint.Beat(bgCtx, r.client, r.o.jobID, r.holder.ID)
 			if errors.Is(err, checkpoint.ErrLeaseLost) {
 				lost.set()
-				slog.Error("another run took this job over (this run's heartbeat was older than its --lease-timeout); stopping", "job", r.o.jobID)
+				slog.Warn("another run took this job over (this run's heartbeat was older than its --lease-timeout); stopping", "job", r.o.jobID)
 				return
 			}
 			if err != nil && bgCtx.Err() == nil {
