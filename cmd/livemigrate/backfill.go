@@ -443,10 +443,9 @@ func (r *running) execute(ctx context.Context, stop *interrupts) error {
 	disp.Close()
 
 	switch {
-	case stopping.isSet() || lost.isSet():
-		if lost.isSet() {
-			return fmt.Errorf("job %s was taken over by another run; this run stopped", r.o.jobID)
-		}
+	case lost.isSet():
+		return fmt.Errorf("job %s was taken over by another run; this run stopped", r.o.jobID)
+	case stopping.isSet() && (err != nil || !r.complete(ctx)):
 		return r.interrupted(ctx)
 	case err != nil:
 		return r.finish(ctx, checkpoint.JobFailed, fmt.Errorf("backfill failed: %s", rootCause(err)))
@@ -454,7 +453,29 @@ func (r *running) execute(ctx context.Context, stop *interrupts) error {
 	if err := r.finish(ctx, checkpoint.JobDone, nil); err != nil {
 		return err
 	}
-	return r.report(ctx, res)
+	// A Ctrl-C during the final counts ends them; the copy is done.
+	if err := r.report(stop.ctx(ctx), res); err != nil {
+		if stop.interrupted() {
+			return &errInterrupted{fmt.Sprintf("interrupted during the final counts; the copy is complete (job %s: done)", r.o.jobID)}
+		}
+		return err
+	}
+	return nil
+}
+
+// complete reports whether every chunk of every table of the job is done
+// (an interrupt that came as the last chunks finished).
+func (r *running) complete(ctx context.Context) bool {
+	prog, err := checkpoint.Status(ctx, r.client, r.o.jobID)
+	if err != nil || len(prog) < len(r.cfg.Tables) {
+		return false
+	}
+	for _, p := range prog {
+		if p.Chunks == 0 || p.Done != p.Chunks {
+			return false
+		}
+	}
+	return true
 }
 
 // interrupted marks the job interrupted and prints the command that
