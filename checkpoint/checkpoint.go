@@ -1,6 +1,9 @@
-// Package checkpoint owns a backfill job's progress: one table in the
-// target Spanner database, livemigrate_progress, that holds every table's
-// chunk plan and which chunks are done.
+// Package checkpoint owns a backfill job's state: one table in the target
+// Spanner database, livemigrate_progress, that holds every table's chunk
+// plan, which chunks are done and how far running ones got, and one job row
+// per job with its status (running, stopping, interrupted, failed, done),
+// the lease of the run that holds it (holder, host, pid, heartbeat) and its
+// last error (job.go).
 //
 // The one idea: the plan is stored, not recomputed. The first run of a job
 // writes each table's chunks (bounds and planned rows) before copying any of
@@ -12,7 +15,11 @@
 // A chunk is marked done after its rows are committed, so a crash can only
 // make a chunk be copied twice, which the insert-if-absent writer makes
 // harmless, never make a chunk be skipped. Because the table lives next to
-// the data, `livemigrate status` works for a job running anywhere.
+// the data, `livemigrate status` works for a job running anywhere, and the
+// job row is where a run and every worker of it meet: the lease keeps a
+// second run out, and a chunk in flight reads there, with each progress
+// heartbeat, whether it must stop. The table is created (or upgraded) by
+// `plan --apply`, never by the backfill next to live traffic (Upgrade).
 package checkpoint
 
 import (
@@ -39,11 +46,14 @@ const HeaderID = -1
 const (
 	StatusPlanned = "planned" // header row
 	StatusPending = "pending"
+	StatusRunning = "running" // a run is copying it; RowsRead counts its rows so far
 	StatusDone    = "done"
 )
 
 // DDL creates the progress table. Key bounds are chunking.EncodeKey bytes;
-// they are never printed.
+// they are never printed. Besides chunk and header rows it holds one job
+// row per job (TableName "", see job.go): status, the lease (Holder, Host,
+// Pid, Heartbeat) and the last error.
 var DDL = `CREATE TABLE ` + Table + ` (
   JobId STRING(128) NOT NULL,
   TableName STRING(256) NOT NULL,
@@ -59,18 +69,53 @@ var DDL = `CREATE TABLE ` + Table + ` (
   PlannedAt TIMESTAMP NOT NULL,
   StartedAt TIMESTAMP,
   DoneAt TIMESTAMP OPTIONS (allow_commit_timestamp = true),
+  Holder STRING(64),
+  Host STRING(256),
+  Pid INT64,
+  Heartbeat TIMESTAMP OPTIONS (allow_commit_timestamp = true),
+  LastError STRING(MAX),
 ) PRIMARY KEY (JobId, TableName, ChunkId)`
 
-// Ensure creates the progress table when the database lacks it.
+// addedColumns are the columns later versions added to the first layout,
+// with their DDL type: Upgrade adds those an existing table lacks.
+var addedColumns = [][2]string{
+	{"Holder", "STRING(64)"},
+	{"Host", "STRING(256)"},
+	{"Pid", "INT64"},
+	{"Heartbeat", "TIMESTAMP OPTIONS (allow_commit_timestamp = true)"},
+	{"LastError", "STRING(MAX)"},
+}
+
+// Upgrade returns the DDL that brings db's progress table to this version:
+// the CREATE TABLE when it is missing, an ALTER TABLE ... ADD COLUMN for
+// every column a table created by an earlier version lacks, nothing when it
+// is current. `plan --apply` runs it; backfill refuses to start while it is
+// not empty.
+func Upgrade(ctx context.Context, db string) ([]string, error) {
+	cols, err := target.Names(ctx, db, "SELECT COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = '' AND TABLE_NAME = '"+Table+"'")
+	if err != nil {
+		return nil, err
+	}
+	if len(cols) == 0 {
+		return []string{DDL}, nil
+	}
+	var out []string
+	for _, c := range addedColumns {
+		if !cols[c[0]] {
+			out = append(out, "ALTER TABLE "+Table+" ADD COLUMN "+c[0]+" "+c[1])
+		}
+	}
+	return out, nil
+}
+
+// Ensure creates or upgrades the progress table (tests and the benchmark;
+// the CLI does this in `plan --apply`).
 func Ensure(ctx context.Context, db string) error {
-	tables, err := target.Tables(ctx, db)
+	stmts, err := Upgrade(ctx, db)
 	if err != nil {
 		return err
 	}
-	if tables[Table] {
-		return nil
-	}
-	if err := target.ApplyDDL(ctx, db, []string{DDL}); err != nil && !strings.Contains(err.Error(), "Duplicate name") &&
+	if err := target.ApplyDDL(ctx, db, stmts); err != nil && !strings.Contains(err.Error(), "Duplicate name") &&
 		!strings.Contains(err.Error(), "already exists") {
 		return fmt.Errorf("create progress table %s: %w", Table, err)
 	}
@@ -87,6 +132,15 @@ type Plan struct {
 // Load reads the stored plan of job's table. ok is false when the table
 // has no complete plan yet.
 func Load(ctx context.Context, c *spanner.Client, job, table string) (p Plan, ok bool, err error) {
+	err = target.Do(ctx, "read "+Table, func(ctx context.Context) error {
+		var err error
+		p, ok, err = load(ctx, c, job, table)
+		return err
+	})
+	return p, ok, err
+}
+
+func load(ctx context.Context, c *spanner.Client, job, table string) (p Plan, ok bool, err error) {
 	it := c.Single().Read(ctx, Table, spanner.KeyRange{Start: spanner.Key{job, table}, End: spanner.Key{job, table}, Kind: spanner.ClosedClosed},
 		[]string{"ChunkId", "ChunkOf", "KeyColumns", "LowerKey", "UpperKey", "Status", "PlannedRows"})
 	defer it.Stop()
@@ -98,7 +152,7 @@ func Load(ctx context.Context, c *spanner.Client, job, table string) (p Plan, ok
 			break
 		}
 		if err != nil {
-			return p, false, fmt.Errorf("read %s: %w", Table, err)
+			return p, false, err
 		}
 		var id, n, rows int64
 		var keyCols spanner.NullString
@@ -155,8 +209,8 @@ func Save(ctx context.Context, c *spanner.Client, job, table, keyColumns string,
 
 // MarkDone records that chunk ch of job has all its rows committed.
 func MarkDone(ctx context.Context, c *spanner.Client, job string, ch chunking.Chunk, rowsRead, rowsWritten int64, started time.Time) error {
-	m := spanner.Update(Table, []string{"JobId", "TableName", "ChunkId", "Status", "RowsRead", "RowsWritten", "StartedAt", "DoneAt"},
-		[]any{job, ch.Table, int64(ch.ID), StatusDone, rowsRead, rowsWritten, started.UTC(), spanner.CommitTimestamp})
+	m := spanner.Update(Table, []string{"JobId", "TableName", "ChunkId", "Status", "RowsRead", "RowsWritten", "StartedAt", "DoneAt", "Heartbeat"},
+		[]any{job, ch.Table, int64(ch.ID), StatusDone, rowsRead, rowsWritten, started.UTC(), spanner.CommitTimestamp, spanner.CommitTimestamp})
 	if err := apply(ctx, c, []*spanner.Mutation{m}); err != nil {
 		return fmt.Errorf("record progress of %s: %w", ch, err)
 	}
@@ -175,24 +229,37 @@ type TableProgress struct {
 	Table       string
 	Chunks      int64
 	Done        int64
+	Running     int64 // chunks marked running (in flight when the job runs)
 	PlannedRows int64
+	// RowsRead counts the rows of done chunks plus the rows copied so far
+	// by running ones (from their heartbeats).
 	RowsRead    int64
 	RowsWritten int64
 	PlannedAt   time.Time
-	FirstStart  time.Time // zero when no chunk is done
+	FirstStart  time.Time // zero when no chunk has started
 	LastDone    time.Time
 }
 
 // Status summarises a job's progress per table, in table order. An
 // unknown job gives no rows.
 func Status(ctx context.Context, c *spanner.Client, job string) ([]TableProgress, error) {
+	var out []TableProgress
+	err := target.Do(ctx, "read "+Table, func(ctx context.Context) error {
+		var err error
+		out, err = status(ctx, c, job)
+		return err
+	})
+	return out, err
+}
+
+func status(ctx context.Context, c *spanner.Client, job string) ([]TableProgress, error) {
 	it := c.Single().Query(ctx, spanner.Statement{SQL: `SELECT TableName,
-	  COUNTIF(ChunkId >= 0), COUNTIF(ChunkId >= 0 AND Status = @done),
+	  COUNTIF(ChunkId >= 0), COUNTIF(ChunkId >= 0 AND Status = @done), COUNTIF(ChunkId >= 0 AND Status = @running),
 	  COALESCE(SUM(IF(ChunkId >= 0, PlannedRows, 0)), 0),
-	  COALESCE(SUM(RowsRead), 0), COALESCE(SUM(RowsWritten), 0),
+	  COALESCE(SUM(IF(ChunkId >= 0, RowsRead, 0)), 0), COALESCE(SUM(IF(ChunkId >= 0, RowsWritten, 0)), 0),
 	  MIN(PlannedAt), MIN(StartedAt), MAX(DoneAt)
-	FROM ` + Table + ` WHERE JobId = @job GROUP BY TableName ORDER BY TableName`,
-		Params: map[string]any{"job": job, "done": StatusDone}})
+	FROM ` + Table + ` WHERE JobId = @job AND TableName != '' GROUP BY TableName ORDER BY TableName`,
+		Params: map[string]any{"job": job, "done": StatusDone, "running": StatusRunning}})
 	defer it.Stop()
 	var out []TableProgress
 	for {
@@ -201,14 +268,38 @@ func Status(ctx context.Context, c *spanner.Client, job string) ([]TableProgress
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", Table, err)
+			return nil, err
 		}
 		var tp TableProgress
 		var planned, started, done spanner.NullTime
-		if err := r.Columns(&tp.Table, &tp.Chunks, &tp.Done, &tp.PlannedRows, &tp.RowsRead, &tp.RowsWritten, &planned, &started, &done); err != nil {
+		if err := r.Columns(&tp.Table, &tp.Chunks, &tp.Done, &tp.Running, &tp.PlannedRows, &tp.RowsRead, &tp.RowsWritten, &planned, &started, &done); err != nil {
 			return nil, err
 		}
 		tp.PlannedAt, tp.FirstStart, tp.LastDone = planned.Time, started.Time, done.Time
 		out = append(out, tp)
 	}
+}
+
+// Spans returns, per table, how long the chunks of job done since since
+// took: from the first one's start to the last one's end (the report's
+// per-table seconds).
+func Spans(ctx context.Context, c *spanner.Client, job string, since time.Time) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	err := target.Do(ctx, "read "+Table, func(ctx context.Context) error {
+		clear(out)
+		return c.Single().Query(ctx, spanner.Statement{SQL: `SELECT TableName, MIN(StartedAt), MAX(DoneAt) FROM ` + Table + `
+		WHERE JobId = @job AND TableName != '' AND ChunkId >= 0 AND Status = @done AND DoneAt >= @since GROUP BY TableName`,
+			Params: map[string]any{"job": job, "done": StatusDone, "since": since.UTC()}}).Do(func(r *spanner.Row) error {
+			var t string
+			var a, b spanner.NullTime
+			if err := r.Columns(&t, &a, &b); err != nil {
+				return err
+			}
+			if a.Valid && b.Valid && b.Time.After(a.Time) {
+				out[t] = b.Time.Sub(a.Time)
+			}
+			return nil
+		})
+	})
+	return out, err
 }

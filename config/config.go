@@ -31,6 +31,10 @@ type Job struct {
 	// ID names the job in the target's progress table; empty: no
 	// checkpointing (every chunk is planned and copied).
 	ID string `json:"id,omitempty"`
+	// Run is the run holding the job's lease (checkpoint.Holder.ID). A
+	// chunk stops between pages once the job row names another holder or
+	// the job is no longer running (interrupted); empty: never checked.
+	Run string `json:"run,omitempty"`
 	// Source is the MySQL source (DSN without password, password source,
 	// time zone, per-process connection cap).
 	Source spec.Source `json:"source"`
@@ -152,6 +156,11 @@ type Overrides struct {
 	// Verify, when set, makes the job a verify job; its numbers are
 	// checked here like every other setting.
 	Verify *Verify
+	// SourceRetryWindow and TargetRetryWindow bound how long an
+	// unavailable source or target is ridden out (--source-retry-window,
+	// --target-retry-window).
+	SourceRetryWindow *time.Duration
+	TargetRetryWindow *time.Duration
 }
 
 // InputError is a setting the operator must fix: exit code 2.
@@ -198,6 +207,12 @@ func Resolve(s *spec.Spec, tables []*schema.Table, o Overrides) (Job, error) {
 		if j.Verify, err = resolveVerify(*o.Verify); err != nil {
 			return Job{}, err
 		}
+	}
+	if j.SourceRetry.Window, err = window("--source-retry-window", o.SourceRetryWindow); err != nil {
+		return Job{}, err
+	}
+	if j.TargetRetry.Window, err = window("--target-retry-window", o.TargetRetryWindow); err != nil {
+		return Job{}, err
 	}
 
 	var defRows, defPage *int
@@ -279,6 +294,18 @@ func positive[T int | int64](name string, specVal, flagVal *T, def, max T) (T, e
 		return 0, inputf("%s is %d; the maximum is %d", from, v, max)
 	}
 	return v, nil
+}
+
+// window resolves a retry window: the flag when given (at least one
+// second), else retry's default.
+func window(name string, v *time.Duration) (time.Duration, error) {
+	if v == nil {
+		return retry.DefaultWindow, nil
+	}
+	if *v < time.Second {
+		return 0, inputf("%s is %s; it must be at least 1s (leave it out for the default, %s)", name, *v, retry.DefaultWindow)
+	}
+	return *v, nil
 }
 
 // flagName maps a setting to the flag that sets it.

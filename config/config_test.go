@@ -4,8 +4,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/livemigrate/livemigrate/chunking"
+	"github.com/livemigrate/livemigrate/retry"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/spec"
 )
@@ -125,6 +127,8 @@ func TestResolveRejects(t *testing.T) {
 		{"chunk-rows flag", "tables:\n  - source: a\n", Overrides{ChunkRows: intp(-1)}, "--chunk-rows is -1"},
 		{"page-rows flag beats a good spec", "tables:\n  - source: a\n    chunking: {page_rows: 10}\n", Overrides{PageRows: intp(-2)}, "--page-rows is -2"},
 		{"batch-bytes", "tables:\n  - source: a\n", Overrides{BatchBytes: i64p(-7)}, "--batch-bytes is -7"},
+		{"source retry window negative", "tables:\n  - source: a\n", Overrides{SourceRetryWindow: durp(-time.Second)}, "--source-retry-window is -1s; it must be at least 1s"},
+		{"target retry window too short", "tables:\n  - source: a\n", Overrides{TargetRetryWindow: durp(10 * time.Millisecond)}, "--target-retry-window is 10ms"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -142,6 +146,22 @@ func TestResolveRejects(t *testing.T) {
 			_, err := Resolve(parse(t, y), []*schema.Table{table("a")}, c.o)
 			check(t, err, c.want)
 		})
+	}
+}
+
+func durp(d time.Duration) *time.Duration { return &d }
+
+// TestResolveRetryWindows: the windows default to retry's and take the
+// flags.
+func TestResolveRetryWindows(t *testing.T) {
+	s := parse(t, "tables:\n  - source: a\n")
+	j, err := Resolve(s, []*schema.Table{table("a")}, Overrides{})
+	if err != nil || j.SourceRetry.Window != retry.DefaultWindow || j.TargetRetry.Window != retry.DefaultWindow {
+		t.Fatalf("defaults: %+v %+v %v", j.SourceRetry, j.TargetRetry, err)
+	}
+	j, err = Resolve(s, []*schema.Table{table("a")}, Overrides{SourceRetryWindow: durp(time.Minute), TargetRetryWindow: durp(20 * time.Second)})
+	if err != nil || j.SourceRetry.Window != time.Minute || j.TargetRetry.Window != 20*time.Second {
+		t.Fatalf("flags: %+v %+v %v", j.SourceRetry, j.TargetRetry, err)
 	}
 }
 

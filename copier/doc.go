@@ -14,6 +14,14 @@
 // gate, then the query, retried when transient), and the gate and the PII
 // protector are built once per worker process from the job configuration.
 //
+// With a job ID a chunk in flight records its rows so far in the progress
+// table every ProgressEvery, between two pages, and reads there whether its
+// job must stop (an interrupt, or another run took the job over): then it
+// returns ErrStopped after the pages it has read are committed, and the
+// chunk stays not done for the resumed run. Source and target outages are
+// ridden out inside the engine for the job's retry windows (SourceRetry,
+// TargetRetry), even while a worker opens its pool.
+//
 // # Writing next to live writes (why the dedup is correct)
 //
 // The live path (package livewrite) applies every MySQL commit to Spanner

@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/spanner"
@@ -45,7 +47,20 @@ type Engine struct {
 
 	mu       sync.Mutex
 	reported [3]time.Duration // throttled, paused, waited: what ThrottleDelta returned so far
+	// stopped is set once a chunk of this process learnt that the job
+	// must stop (interrupted, or taken over): later chunks skip at once.
+	stopped atomic.Bool
 }
+
+// ErrStopped ends a chunk copy that stopped because its job is stopping:
+// an interrupt (the job row says stopping) or another run took the job
+// over. The chunk is not done; a resumed run copies it again.
+var ErrStopped = errors.New("job stopping: chunk left for the resumed run")
+
+// ProgressEvery is how often a chunk in flight records its rows so far in
+// the progress table (checked between pages), which is also how often it
+// learns that its job must stop.
+const ProgressEvery = 2 * time.Second
 
 var (
 	enginesMu sync.Mutex
@@ -69,9 +84,16 @@ func Open(ctx context.Context, job config.Job, opts ...Option) (*Engine, error) 
 		e.refs++
 		return e, nil
 	}
-	db, err := source.Pool(ctx, job.Source)
+	// A worker may start while the source is down (a restart): opening
+	// the pool is ridden out like any source query.
+	var db *sql.DB
+	err = job.SourceRetry.Do(ctx, source.Retryable, logSourceRetry, func(ctx context.Context) error {
+		var err error
+		db, err = source.Pool(ctx, job.Source)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, sourceWindow(job, err)
 	}
 	// A job without a target database only reads (the extraction
 	// benchmark); everything else needs the client.
@@ -126,11 +148,30 @@ func build(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Clie
 		return nil, err
 	}
 	e.Gate, e.Protect = gate, prot
-	e.Q = &source.Querier{DB: db, Gate: gate, Retry: job.SourceRetry, OnRetry: func(ev retry.Event) {
-		e.Log.Warn("source query failed; retrying", "cause", oneLine(ev.Err), "attempt", ev.Attempt,
-			"wait", ev.Wait.Round(time.Millisecond), "left", ev.Left.Round(time.Second))
-	}}
+	e.Q = &source.Querier{DB: db, Gate: gate, Retry: job.SourceRetry, OnRetry: logSourceRetry}
 	return e, nil
+}
+
+// logSourceRetry logs one retry of a source query: the cause and the time
+// left in the source retry window.
+func logSourceRetry(ev retry.Event) {
+	slog.Default().Warn("MySQL unavailable; retrying", "cause", oneLine(ev.Err), "attempt", ev.Attempt,
+		"wait", ev.Wait.Round(time.Millisecond), "left", ev.Left.Round(time.Second))
+}
+
+// sourceWindow names the window in the error of a source that stayed
+// unavailable for all of it.
+func sourceWindow(job config.Job, err error) error {
+	var ex *retry.ExhaustedError
+	if !errors.As(err, &ex) {
+		return err
+	}
+	w := job.SourceRetry.Window
+	if w == 0 {
+		w = retry.DefaultWindow
+	}
+	return fmt.Errorf("MySQL unavailable for %s, the whole source retry window (--source-retry-window %s): %s",
+		ex.Elapsed.Round(time.Second), w, oneLine(ex.Err))
 }
 
 // newGate builds the source throttle of job: one per worker process, with
@@ -259,6 +300,7 @@ type PlanResult struct {
 // the plan in the progress table (package checkpoint): the first run
 // stores it, a rerun reads it back and returns only the chunks not done.
 func (e *Engine) Plan(ctx context.Context, table string) (PlanResult, error) {
+	ctx = target.WithRetry(ctx, e.Job.TargetRetry)
 	t, err := e.Table(table)
 	if err != nil {
 		return PlanResult{}, err
@@ -289,7 +331,7 @@ func (e *Engine) Plan(ctx context.Context, table string) (PlanResult, error) {
 	t0 := time.Now()
 	chunks, err := chunking.Plan(ctx, e.Q, p, t.Chunking)
 	if err != nil {
-		return PlanResult{}, fmt.Errorf("plan %s: %w", table, err)
+		return PlanResult{}, fmt.Errorf("plan %s: %w", table, sourceWindow(e.Job, err))
 	}
 	if e.Job.ID != "" {
 		stored := make([]chunking.Chunk, len(chunks))
@@ -363,22 +405,32 @@ type DeadLetterStore func(ctx context.Context, c chunking.Chunk, dls []DeadLette
 
 // Copy copies chunk c end to end: read → convert → protect → write →
 // re-validate; then it stores the chunk's dead letters and, with a job ID,
-// marks the chunk done in the progress table.
+// marks the chunk done in the progress table. With a job ID it also records
+// the chunk's rows so far every ProgressEvery (between pages), and stops
+// between two pages with ErrStopped when the job is stopping: the pages
+// already read are committed, the chunk is left for the resumed run.
 func (e *Engine) Copy(ctx context.Context, c chunking.Chunk, store DeadLetterStore) (Stats, error) {
+	ctx = target.WithRetry(ctx, e.Job.TargetRetry)
 	t, err := e.Table(c.Table)
 	if err != nil {
 		return Stats{}, err
 	}
 	started := time.Now()
+	var between func(ReadStats) error
+	if e.Job.ID != "" {
+		if between, err = e.progress(ctx, c, started); err != nil {
+			return Stats{}, err
+		}
+	}
 	var dls []DeadLetter
 	var st Stats
 	if t.Plan.Interleave != nil {
-		st, err = e.copyInterleaved(ctx, t, c, &dls)
+		st, err = e.copyInterleaved(ctx, t, c, &dls, between)
 	} else {
-		st, err = e.copy(ctx, t, c, func(d DeadLetter) { dls = append(dls, d) })
+		st, err = e.copy(ctx, t, c, func(d DeadLetter) { dls = append(dls, d) }, between)
 	}
 	if err != nil {
-		return st, err
+		return st, sourceWindow(e.Job, err)
 	}
 	if store != nil && len(dls) > 0 {
 		if err := store(ctx, c, dls); err != nil {
@@ -393,12 +445,46 @@ func (e *Engine) Copy(ctx context.Context, c chunking.Chunk, store DeadLetterSto
 	return st, nil
 }
 
-func (e *Engine) copy(ctx context.Context, t *config.Table, c chunking.Chunk, deadLetter func(DeadLetter)) (Stats, error) {
+// progress marks chunk c running (or returns ErrStopped when the job is
+// stopping) and returns the reader's between-pages hook, which records the
+// rows so far every ProgressEvery and stops the read when the job stops.
+func (e *Engine) progress(ctx context.Context, c chunking.Chunk, started time.Time) (func(ReadStats) error, error) {
+	beat := func(rows int64) error {
+		if e.stopped.Load() {
+			return ErrStopped
+		}
+		stop, err := checkpoint.ChunkProgress(ctx, e.Client, e.Job.ID, e.Job.Run, c, rows, started)
+		if err != nil {
+			return err
+		}
+		if stop {
+			e.stopped.Store(true)
+			return ErrStopped
+		}
+		return nil
+	}
+	if err := beat(0); err != nil {
+		return nil, err
+	}
+	last := time.Now()
+	return func(rs ReadStats) error {
+		if e.stopped.Load() {
+			return ErrStopped
+		}
+		if time.Since(last) < ProgressEvery {
+			return nil
+		}
+		last = time.Now()
+		return beat(rs.Rows)
+	}, nil
+}
+
+func (e *Engine) copy(ctx context.Context, t *config.Table, c chunking.Chunk, deadLetter func(DeadLetter), between func(ReadStats) error) (Stats, error) {
 	p := &t.Plan
 	w := &Writer{Client: e.Client, Plan: p, Limits: e.Job.Batch, Revalidate: &Revalidator{Q: e.Q, Plan: p}}
 	var st Stats
 	var err error
-	st.Read, err = e.read(ctx, t, c, &st, deadLetter, func(r Row) error { return e.scrub(p, w.Add(ctx, r)) })
+	st.Read, err = e.read(ctx, t, c, &st, deadLetter, between, func(r Row) error { return e.scrub(p, w.Add(ctx, r)) })
 	if err == nil {
 		err = e.scrub(p, w.Flush(ctx))
 	}
@@ -416,13 +502,14 @@ func (e *Engine) Read(ctx context.Context, c chunking.Chunk, fn func(Row) error,
 		return Stats{}, err
 	}
 	var st Stats
-	st.Read, err = e.read(ctx, t, c, &st, dead, fn)
+	st.Read, err = e.read(ctx, t, c, &st, dead, nil, fn)
 	return st, err
 }
 
-func (e *Engine) read(ctx context.Context, t *config.Table, c chunking.Chunk, st *Stats, dead func(DeadLetter), fn func(Row) error) (ReadStats, error) {
+func (e *Engine) read(ctx context.Context, t *config.Table, c chunking.Chunk, st *Stats, dead func(DeadLetter), between func(ReadStats) error, fn func(Row) error) (ReadStats, error) {
 	p := &t.Plan
 	r := NewReader(e.Q, p, t.PageRows, e.Loc)
+	r.Between = between
 	return r.Read(ctx, c, func(row *Row) error {
 		st.CellsNulled += int64(row.Nulled)
 		if row.Bad != nil {

@@ -121,7 +121,7 @@ func (g *parentGuard) flush(ctx context.Context) error {
 
 // copyInterleaved copies a chunk of an interleaved child table, checking
 // parents, and copies it again when a parent vanished during a commit.
-func (e *Engine) copyInterleaved(ctx context.Context, t *config.Table, c chunking.Chunk, dls *[]DeadLetter) (Stats, error) {
+func (e *Engine) copyInterleaved(ctx context.Context, t *config.Table, c chunking.Chunk, dls *[]DeadLetter, between func(ReadStats) error) (Stats, error) {
 	p := &t.Plan
 	for attempt := 0; ; attempt++ {
 		*dls = (*dls)[:0]
@@ -130,7 +130,7 @@ func (e *Engine) copyInterleaved(ctx context.Context, t *config.Table, c chunkin
 		g := &parentGuard{e: e, p: p, c: c, st: &st, dead: func(d DeadLetter) { *dls = append(*dls, d) },
 			next: func(r Row) error { return e.scrub(p, w.Add(ctx, r)) }}
 		var err error
-		st.Read, err = e.read(ctx, t, c, &st, g.dead, g.add)
+		st.Read, err = e.read(ctx, t, c, &st, g.dead, between, g.add)
 		if err == nil {
 			err = g.flush(ctx)
 		}

@@ -34,6 +34,10 @@ type Reader struct {
 	PageRows int
 	// Loc is the zone DATETIME values are read in (nil: UTC).
 	Loc *time.Location
+	// Between, when set, is called after every page but the last with the
+	// stats so far, before the next page is asked; an error ends the read
+	// with that error (the engine's progress heartbeat and stop check).
+	Between func(ReadStats) error
 
 	keyCols []chunking.KeyColumn
 	selects string
@@ -92,6 +96,11 @@ func (r *Reader) Read(ctx context.Context, c chunking.Chunk, fn func(*Row) error
 		}
 	}
 	for {
+		// Between pages: an ended context (an interrupt) stops the read
+		// before another page is asked.
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
 		q, args, err := r.PageQuery(c, cursor)
 		if err != nil {
 			return st, fmt.Errorf("read %s: %w", c, err)
@@ -127,6 +136,11 @@ func (r *Reader) Read(ctx context.Context, c chunking.Chunk, fn func(*Row) error
 		}
 		if len(page) < r.PageRows {
 			return st, nil
+		}
+		if r.Between != nil {
+			if err := r.Between(st); err != nil {
+				return st, err
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return st, err

@@ -567,8 +567,13 @@ cmd_running() {
 }
 
 cmd_down() {
-  local port
+  local port cnf
   stop_mysql
+  # Private servers of outage tests (internal/testenv) live in subdirectories.
+  for cnf in "$STACK_DIR"/*/my.cnf; do
+    [ -e "$cnf" ] || continue
+    STACK_DIR="$(dirname "$cnf")" MYSQL_PORT="$(sed -n 's/^port=//p' "$cnf")" "$0" down-mysql || true
+  done
   for port in $(spanner_ports); do
     stop_spanner "$port"
   done

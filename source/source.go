@@ -109,13 +109,20 @@ func Config(ctx context.Context, src spec.Source) (*mysql.Config, error) {
 // UnreachableError says the source could not be reached or refused us.
 type UnreachableError struct {
 	Addr string
-	Err  error
+	Err  error // the one-line reason shown
+	// cause is the driver's own error, kept for errors.Is/As (Retryable).
+	cause error
 }
 
 func (e *UnreachableError) Error() string {
 	return fmt.Sprintf("cannot connect to MySQL at %s: %v; check source.dsn, the password source and that the server is running", e.Addr, e.Err)
 }
-func (e *UnreachableError) Unwrap() error { return e.Err }
+func (e *UnreachableError) Unwrap() error {
+	if e.cause != nil {
+		return e.cause
+	}
+	return e.Err
+}
 
 // BadInput marks the error as the operator's to fix (exit 2).
 func (e *UnreachableError) BadInput() bool { return true }
@@ -127,15 +134,15 @@ func Explain(addr string, err error) error {
 	var oe *net.OpError
 	switch {
 	case errors.As(err, &me):
-		return &UnreachableError{Addr: addr, Err: fmt.Errorf("%s", me.Message)}
+		return &UnreachableError{Addr: addr, Err: fmt.Errorf("%s", me.Message), cause: err}
 	case errors.As(err, &oe):
 		msg := oe.Err.Error()
 		if i := strings.LastIndex(msg, ": "); i >= 0 {
 			msg = msg[i+2:]
 		}
-		return &UnreachableError{Addr: addr, Err: errors.New(msg)}
+		return &UnreachableError{Addr: addr, Err: errors.New(msg), cause: err}
 	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
-		return &UnreachableError{Addr: addr, Err: errors.New("timed out")}
+		return &UnreachableError{Addr: addr, Err: errors.New("timed out"), cause: err}
 	}
 	return &UnreachableError{Addr: addr, Err: err}
 }

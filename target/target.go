@@ -1,10 +1,14 @@
 // Package target owns the connection to the Spanner database rows are
 // written to: one client per database per worker process, DDL application,
-// and the transaction retry policy.
+// and the retry policies of every call (outages and contention).
 //
 // The one idea: retries are decided in one place, knowing which server we
-// talk to. Production Spanner answers contention with ABORTED, which the
-// client library already retries. The emulator allows one read-write
+// talk to. An unavailable target (a restart, a lost connection, a commit
+// whose outcome is unknown) is ridden out the same way against production
+// Spanner and the emulator: Do, with the job's target retry window, a
+// per-attempt deadline and one log line per retry (outage.go). Contention is
+// server-specific: production Spanner answers it with ABORTED, which the
+// client library already retries; the emulator allows one read-write
 // transaction at a time and, under contention, also answers NotFound
 // "Transaction not found" or FailedPrecondition "Invalid transaction ID".
 // Only when SPANNER_EMULATOR_HOST is set are those treated as retryable, and
@@ -16,9 +20,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cloud.google.com/go/spanner"
@@ -41,8 +47,10 @@ var (
 	clientsMu sync.Mutex
 	clients   = map[string]*spanner.Client{}
 	// emulatorTxn serialises read-write transactions against the emulator,
-	// which aborts all but one concurrent transaction anyway.
-	emulatorTxn sync.Mutex
+	// which aborts all but one concurrent transaction anyway. It is a
+	// semaphore, not a mutex, so that waiting for it honours the attempt's
+	// deadline.
+	emulatorTxn = make(chan struct{}, 1)
 )
 
 // Client returns the process-wide client for db, creating it on first use.
@@ -111,13 +119,16 @@ func Names(ctx context.Context, db, sql string) (map[string]bool, error) {
 		return nil, err
 	}
 	out := map[string]bool{}
-	err = c.Single().Query(ctx, spanner.Statement{SQL: sql}).Do(func(r *spanner.Row) error {
-		var n string
-		if err := r.Columns(&n); err != nil {
-			return err
-		}
-		out[n] = true
-		return nil
+	err = Do(ctx, "read INFORMATION_SCHEMA", func(ctx context.Context) error {
+		clear(out)
+		return c.Single().Query(ctx, spanner.Statement{SQL: sql}).Do(func(r *spanner.Row) error {
+			var n string
+			if err := r.Columns(&n); err != nil {
+				return err
+			}
+			out[n] = true
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read Spanner INFORMATION_SCHEMA: %s", oneLine(spanner.ErrDesc(err)))
@@ -125,7 +136,10 @@ func Names(ctx context.Context, db, sql string) (map[string]bool, error) {
 	return out, nil
 }
 
-// ApplyDDL runs DDL statements and waits for them.
+// ApplyDDL runs DDL statements and waits for them. A schema change that
+// Spanner rejects because another schema change or a read-write transaction
+// is in progress (live traffic) is tried again within the context's target
+// retry window, as is an unavailable target; each retry is logged.
 func ApplyDDL(ctx context.Context, db string, stmts []string) error {
 	if len(stmts) == 0 {
 		return nil
@@ -135,15 +149,39 @@ func ApplyDDL(ctx context.Context, db string, stmts []string) error {
 		return err
 	}
 	defer adm.Close()
-	op, err := adm.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{Database: db, Statements: stmts})
-	if err != nil {
-		return fmt.Errorf("apply DDL: %s", oneLine(spanner.ErrDesc(err)))
+	p := policyOf(ctx)
+	err = p.Do(ctx, func(err error) bool { return Transient(err) || ConcurrentSchemaChange(err) }, func(ev retry.Event) {
+		slog.Default().Warn("schema change not applied yet; retrying", "cause", oneLine(spanner.ErrDesc(ev.Err)),
+			"attempt", ev.Attempt, "wait", ev.Wait.Round(time.Millisecond), "left", ev.Left.Round(time.Second))
+	}, func(ctx context.Context) error {
+		op, err := adm.UpdateDatabaseDdl(ctx, &databasepb.UpdateDatabaseDdlRequest{Database: db, Statements: stmts})
+		if err != nil {
+			return err
+		}
+		return op.Wait(ctx)
+	})
+	var ex *retry.ExhaustedError
+	if errors.As(err, &ex) {
+		err = ex.Err
 	}
-	if err := op.Wait(ctx); err != nil {
+	if err != nil {
 		return fmt.Errorf("apply DDL: %s", oneLine(spanner.ErrDesc(err)))
 	}
 	return nil
 }
+
+// ConcurrentSchemaChange reports Spanner refusing DDL because another
+// schema change or a read-write transaction is in progress.
+func ConcurrentSchemaChange(err error) bool {
+	if spanner.ErrCode(err) != codes.FailedPrecondition && spanner.ErrCode(err) != codes.Aborted {
+		return false
+	}
+	d := strings.ToLower(spanner.ErrDesc(err))
+	return strings.Contains(d, "concurrent schema change") || strings.Contains(d, "already in progress")
+}
+
+// CountTimeout bounds one attempt of Count.
+const CountTimeout = 10 * time.Minute
 
 // Count returns the number of rows in a table.
 func Count(ctx context.Context, db, table string) (int64, error) {
@@ -151,15 +189,39 @@ func Count(ctx context.Context, db, table string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT COUNT(*) FROM " + quote(table)})
-	defer it.Stop()
-	r, err := it.Next()
-	if err != nil {
-		return 0, err
-	}
 	var n int64
-	err = r.Columns(&n)
+	// A count scans the table: its attempts get far longer than a call's.
+	err = do(ctx, "count "+table, CountTimeout, func(ctx context.Context) error {
+		it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT COUNT(*) FROM " + quote(table)})
+		defer it.Stop()
+		r, err := it.Next()
+		if err != nil {
+			return err
+		}
+		return r.Columns(&n)
+	})
 	return n, err
+}
+
+// Any reports whether a table holds at least one row.
+func Any(ctx context.Context, db, table string) (bool, error) {
+	c, err := Client(ctx, db)
+	if err != nil {
+		return false, err
+	}
+	var found bool
+	err = Do(ctx, "read "+table, func(ctx context.Context) error {
+		it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT 1 FROM " + quote(table) + " LIMIT 1"})
+		defer it.Stop()
+		_, err := it.Next()
+		if err == iterator.Done {
+			found = false
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, err
 }
 
 func quote(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "`" }
@@ -168,32 +230,79 @@ func quote(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "
 // they come from its one-transaction-at-a-time rule, not from an outage.
 var emulatorPolicy = retry.Policy{Initial: 5 * time.Millisecond, Max: 500 * time.Millisecond, Attempts: 60, Window: -1}
 
-// errStalled marks an emulator attempt that ran into its deadline.
-var errStalled = errors.New("emulator left the transaction unanswered")
-
-// ReadWrite runs f in a read-write transaction with the retry policy of
-// this package. f may run more than once and must be idempotent.
+// ReadWrite runs f in a read-write transaction, riding out an unavailable
+// target within the context's retry window (see Do) and, against the
+// emulator, its contention stand-ins. f may run more than once and must be
+// idempotent: every transaction of this project is, so a commit whose
+// outcome is unknown is simply run again.
 func ReadWrite(ctx context.Context, c *spanner.Client, f func(context.Context, *spanner.ReadWriteTransaction) error) (time.Time, error) {
+	var ts time.Time
+	timeout := AttemptTimeout
+	if Emulator() {
+		timeout = 0 // each emulator attempt has its own, shorter deadline
+	}
+	err := do(ctx, "commit", timeout, func(ctx context.Context) error {
+		t, err := readWriteOnce(ctx, c, f)
+		ts = t
+		return err
+	})
+	return ts, err
+}
+
+func readWriteOnce(ctx context.Context, c *spanner.Client, f func(context.Context, *spanner.ReadWriteTransaction) error) (time.Time, error) {
 	if !Emulator() {
 		return c.ReadWriteTransaction(ctx, f)
 	}
 	var ts time.Time
-	err := emulatorPolicy.Do(ctx, func(err error) bool { return errors.Is(err, errStalled) || EmulatorRetryable(err) }, nil,
+	err := emulatorPolicy.Do(ctx, EmulatorRetryable, nil,
 		func(ctx context.Context) error {
-			// The emulator sometimes never answers a transaction's RPC; a
-			// per-attempt deadline turns that stall into a retry. (A commit
-			// that did land before the deadline is harmless to redo: every
+			// The emulator sometimes never answers a transaction's RPC,
+			// and when it is down the client's BeginTransaction retries
+			// for up to 30 s whatever our deadline: the attempt runs
+			// beside us, and at its deadline we stop waiting for it — a
+			// stall, which the outage loop logs and retries. The abandoned
+			// attempt keeps the semaphore until it returns, so no two runs
+			// of f ever overlap; once abandoned, it never starts f again.
+			// (A commit that did land is harmless to redo: every
 			// transaction of this project is idempotent.)
 			actx, cancel := context.WithTimeout(ctx, EmulatorAttemptTimeout)
 			defer cancel()
-			emulatorTxn.Lock()
-			t, err := c.ReadWriteTransaction(actx, f)
-			emulatorTxn.Unlock()
-			if err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
-				return fmt.Errorf("%w: %w", errStalled, err)
+			select {
+			case emulatorTxn <- struct{}{}:
+			case <-actx.Done():
+				if ctx.Err() == nil {
+					return fmt.Errorf("%w (%s): waiting for this process's previous transaction", errStalled, EmulatorAttemptTimeout)
+				}
+				return ctx.Err()
 			}
-			ts = t
-			return err
+			var abandoned atomic.Bool
+			type result struct {
+				ts  time.Time
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				defer func() { <-emulatorTxn }()
+				t, err := c.ReadWriteTransaction(actx, func(ctx context.Context, tx *spanner.ReadWriteTransaction) error {
+					if abandoned.Load() {
+						return errStalled
+					}
+					return f(ctx, tx)
+				})
+				done <- result{t, err}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-actx.Done():
+				abandoned.Store(true)
+				r.err = actx.Err()
+			}
+			if r.err != nil && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+				return fmt.Errorf("%w (%s): %w", errStalled, EmulatorAttemptTimeout, r.err)
+			}
+			ts = r.ts
+			return r.err
 		})
 	var ex *retry.ExhaustedError
 	if errors.As(err, &ex) {

@@ -25,14 +25,6 @@ import (
 // WorkerBinaryHint is how to get a worker binary; `make worker` builds it.
 const WorkerBinaryHint = "run `make worker` and pass --worker_binary bin/livemigrate-worker-linux-amd64"
 
-// beamFlag is the value of one of Beam's flags ("" when not registered).
-func beamFlag(name string) string {
-	if f := flag.Lookup(name); f != nil {
-		return f.Value.String()
-	}
-	return ""
-}
-
 // beamFlagSet says whether the operator gave Beam flag name.
 func beamFlagSet(name string) bool {
 	set := false
@@ -46,8 +38,9 @@ func isDataflow() bool {
 	return r == "dataflow" || r == "dataflowrunner"
 }
 
-// dryRun says whether --dry_run was given: print the job, touch nothing.
-func dryRun() bool { return beamFlag("dry_run") == "true" }
+// dryRunFlag says whether --dry_run was given: print the job, touch
+// nothing.
+func dryRunFlag() bool { return beamFlag("dry_run") == "true" }
 
 // executeAsync says whether the runner submits and returns at once
 // (--execute_async, as the Flex Template launcher runs us).
@@ -60,17 +53,10 @@ func workerBinary() string { return beamFlag("worker_binary") }
 // Dataflow submission needs: the project, region and gs:// staging
 // location; a linux/amd64 worker binary (without one, Beam would try to
 // cross-compile from source, which fails outside the source tree, so we
-// never let it); dead letters on gs:// (workers cannot write to the
-// launcher's disk); and a valid job name, derived from the spec and the
-// time unless --job_name is given. A --dry_run on another runner is
-// refused: Prism would really run.
-func dataflowPreflight(specPath, deadLetter string, now time.Time) error {
-	if !isDataflow() {
-		if dryRun() {
-			return job.Inputf("--dry_run prints the job Dataflow would run: add --runner dataflow --project P --region R --staging_location gs://BUCKET/staging (to check a spec locally, use livemigrate plan)")
-		}
-		return nil
-	}
+// never let it); and a valid job name, derived from the spec and the time
+// unless --job_name is given. (Dead letters on gs:// are the backfill's
+// preflight's: deadLetterDest.)
+func dataflowPreflight(specPath string, now time.Time) error {
 	for _, f := range []string{"project", "region"} {
 		if beamFlag(f) == "" {
 			return job.Inputf("--%s is required on Dataflow", f)
@@ -85,12 +71,6 @@ func dataflowPreflight(specPath, deadLetter string, now time.Time) error {
 	}
 	if err := checkWorkerBinary(bin); err != nil {
 		return err
-	}
-	if !strings.HasPrefix(deadLetter, "gs://") {
-		if deadLetter == "" {
-			return job.Inputf("--dead-letter is required on Dataflow: pass a gs://BUCKET/PREFIX (workers cannot write to this machine's disk)")
-		}
-		return job.Inputf("--dead-letter %q: on Dataflow dead letters go to a gs://BUCKET/PREFIX (workers cannot write to this machine's disk)", deadLetter)
 	}
 	if beamFlagSet("job_name") {
 		if name := beamFlag("job_name"); !dataflowJobNameRE.MatchString(name) || len(name) > 1024 {
@@ -147,13 +127,6 @@ func checkWorkerBinary(path string) error {
 		return job.Inputf("--worker_binary %s is a %s %s ELF file, not a linux/amd64 executable; %s", path, f.Machine, f.Type, WorkerBinaryHint)
 	}
 	return nil
-}
-
-func unwrapPath(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // runDryRun hands the pipeline to Dataflow's runner with --dry_run, which

@@ -85,16 +85,35 @@ func planCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			}
 			d = withoutExisting(d, j, existing, fks)
 		}
-		// The shadow tables the backfill and the live path share.
-		for i, stmt := range livewrite.DDL(j.Plans(), existing) {
-			if *fkMode == schema.FKOnly {
-				break
+		// livemigrate's own tables: the shadow tables the backfill and the
+		// live path share, and the progress table (created, or brought up
+		// to this version's columns). They exist before the application
+		// starts dual-writing, so the backfill never runs DDL next to live
+		// traffic.
+		if *fkMode != schema.FKOnly {
+			for i, p := range j.Plans() {
+				if existing[livewrite.ShadowTable(p.Target)] {
+					continue
+				}
+				d.Statements = append(d.Statements, schema.Statement{Table: livewrite.ShadowTable(p.Target), Kind: "shadow", SQL: livewrite.ShadowDDL(&j.Plans()[i]),
+					Comments: shadowComment(len(d.Statements) == 0 || d.Statements[len(d.Statements)-1].Kind != "shadow")})
 			}
-			d.Statements = append(d.Statements, schema.Statement{Table: livewrite.ShadowTable(j.Plans()[i].Target), Kind: "shadow", SQL: stmt,
-				Comments: shadowComment(i)})
+			progress := []string{checkpoint.DDL}
+			if *apply {
+				if progress, err = checkpoint.Upgrade(ctx, j.Spec.Target.Database); err != nil {
+					return err
+				}
+			}
+			for i, stmt := range progress {
+				var c []string
+				if i == 0 {
+					c = []string{"livemigrate progress table: each job's plan, chunk progress, status and run lease (livemigrate status reads it)"}
+				}
+				d.Statements = append(d.Statements, schema.Statement{Table: checkpoint.Table, Kind: "progress", SQL: stmt, Comments: c})
+			}
 		}
-		// The engine's own tables: the backfill's progress and verify's
-		// results (verify never creates them itself next to live traffic).
+		// The engine's other tables: the throttle's worker registry and
+		// verify's results (never created next to live traffic).
 		if *fkMode != schema.FKOnly {
 			d.Statements = withEngineTables(d.Statements, existing)
 		}
@@ -169,17 +188,19 @@ func notMigrated(ctx context.Context, j *job.Job) ([]schema.Object, error) {
 }
 
 // withEngineTables adds the CREATE TABLE of every engine table existing
-// lacks, before the deferred foreign keys.
+// lacks — the throttle's worker registry and verify's results; the
+// progress table is created or upgraded with checkpoint.Upgrade — before
+// the deferred foreign keys.
 func withEngineTables(stmts []schema.Statement, existing map[string]bool) []schema.Statement {
 	var add []schema.Statement
-	engine := append([]string{checkpoint.DDL, checkpoint.WorkersDDL}, verify.DDL...)
-	for i, name := range append([]string{checkpoint.Table, checkpoint.WorkersTable}, verify.RunsTable, verify.UnitsTable) {
+	engine := append([]string{checkpoint.WorkersDDL}, verify.DDL...)
+	for i, name := range append([]string{checkpoint.WorkersTable}, verify.RunsTable, verify.UnitsTable) {
 		if existing[name] {
 			continue
 		}
 		st := schema.Statement{Table: name, Kind: "engine", SQL: engine[i]}
 		if len(add) == 0 {
-			st.Comments = []string{"livemigrate engine tables: backfill progress, the throttle's worker registry and verify results; drop them after cutover"}
+			st.Comments = []string{"livemigrate engine tables: the throttle's worker registry and verify results; drop them after cutover"}
 		}
 		add = append(add, st)
 	}
@@ -199,8 +220,8 @@ func engineTable(name string) bool {
 	return strings.HasPrefix(name, livewrite.ShadowPrefix) || strings.HasPrefix(name, "livemigrate_")
 }
 
-func shadowComment(i int) []string {
-	if i > 0 {
+func shadowComment(first bool) []string {
+	if !first {
 		return nil
 	}
 	return []string{"livemigrate shadow tables: the live path's marks and tombstones, read by the backfill; drop them after cutover"}
@@ -250,21 +271,10 @@ func withoutExisting(d schema.DDL, j *job.Job, existing, fks map[string]bool) sc
 }
 
 func runDelta(ctx context.Context, out io.Writer, j *job.Job, opts schema.DDLOptions, asJSON bool) error {
-	c, err := target.Client(ctx, j.Spec.Target.Database)
+	d, err := targetDeltaWith(ctx, j, opts)
 	if err != nil {
 		return err
 	}
-	existing, err := schema.ReadSpanner(ctx, c)
-	if err != nil {
-		return err
-	}
-	var data []schema.SpannerTable
-	for _, t := range existing {
-		if !engineTable(t.Name) {
-			data = append(data, t)
-		}
-	}
-	d := schema.CompareWith(j.Plans(), data, opts)
 	if asJSON {
 		data, _ := json.MarshalIndent(d, "", "  ")
 		fmt.Fprintln(out, string(data))

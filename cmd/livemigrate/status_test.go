@@ -93,7 +93,10 @@ func maxOverlap(rows []chunkRow) int {
 // TestCrashResume SIGKILLs a running backfill after some chunks are
 // recorded done, reruns it with the same job id, and checks that the target
 // equals the source and that the rerun read exactly the rows of the chunks
-// that were not done.
+// that were not done. It also proves the lease: a second run of the job
+// while the first runs is refused (exit 2, naming the holder); after the
+// SIGKILL, status shows the job stale once its heartbeat is older than the
+// lease timeout (shortened here), and the rerun takes it over.
 func TestCrashResume(t *testing.T) {
 	const rows, chunkRows = 200000, 5000
 	e := testenv.New(t)
@@ -112,7 +115,7 @@ func TestCrashResume(t *testing.T) {
 	defer client.Close()
 	const jobID = "crash-test-1"
 	args := []string{"backfill", "--spec", specPath, "--job-id", jobID, "--chunk-rows", fmt.Sprint(chunkRows),
-		"--dead-letter", filepath.Join(t.TempDir(), "dl.jsonl")}
+		"--dead-letter", filepath.Join(t.TempDir(), "dl.jsonl"), "--lease-timeout", "3s"}
 
 	// First run: kill it once a few chunks are done.
 	cmd := exec.Command(testenv.Binary(t), args...)
@@ -148,11 +151,26 @@ func TestCrashResume(t *testing.T) {
 			t.Fatalf("no chunk done after 3 minutes\n%s", firstOut.String())
 		}
 	}
+	// A second run of the same job while the first runs: refused.
+	_, errOut, code := runCLI(t, nil, args...)
+	if code != 2 || !strings.Contains(errOut, "job "+jobID+" is already running: run ") || !strings.Contains(errOut, " since ") {
+		t.Fatalf("second run of a running job: exit %d, want 2 naming the holder\n%s", code, errOut)
+	}
 	// The whole process group: the CLI and anything it started.
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-exited
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		out, _, _ := runCLI(t, nil, "status", "--spec", specPath, "--job", jobID, "--lease-timeout", "3s")
+		if strings.Contains(out, "job "+jobID+": stale") && strings.Contains(lineOf(out, "big"), "stale") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the killed job stale:\n%s", out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 
 	before := progressRows(t, client, jobID, "big")
 	var doneBefore, doneRows, planned int64
@@ -177,6 +195,9 @@ func TestCrashResume(t *testing.T) {
 	out, errOut, code := runCLI(t, nil, append(args, "--report-json", report)...)
 	if code != 0 {
 		t.Fatalf("rerun: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "taking over the job") {
+		t.Fatalf("the rerun does not say it took over the stale job:\n%s", errOut)
 	}
 	rep := readReport(t, report)
 	tr := rep.Tables[0]
@@ -204,8 +225,8 @@ func TestCrashResume(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if f := strings.Fields(lineOf(out, "big")); len(f) < 5 || f[1] != fmt.Sprint(planned) || f[2] != fmt.Sprint(planned) ||
-		f[3] != fmt.Sprint(rows) || f[4] != fmt.Sprint(rows) || f[len(f)-1] != "done" {
+	if f := strings.Fields(lineOf(out, "big")); len(f) < 6 || f[1] != fmt.Sprint(planned) || f[2] != fmt.Sprint(planned) ||
+		f[3] != "0" || f[4] != fmt.Sprint(rows) || f[5] != fmt.Sprint(rows) || f[len(f)-1] != "done" {
 		t.Fatalf("status line for big: %q\n%s", lineOf(out, "big"), out)
 	}
 	if _, errOut, code := runCLI(t, nil, "status", "--spec", specPath, "--job", "nosuchjob"); code != 2 || !strings.Contains(errOut, "no progress") {

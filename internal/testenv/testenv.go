@@ -110,7 +110,11 @@ type Env struct {
 // New creates a fresh MySQL database and Spanner database for the test.
 func New(t testing.TB) *Env {
 	t.Helper()
-	s := Load(t)
+	return newEnv(t, Load(t))
+}
+
+func newEnv(t testing.TB, s *Stack) *Env {
+	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
 	name := "t" + strings.ToLower(hex.EncodeToString(b)) + "_" + sanitize(t.Name())

@@ -21,6 +21,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/copier"
 	"github.com/livemigrate/livemigrate/internal/testenv"
@@ -129,7 +130,7 @@ type scenario struct {
 	seed   int64
 	blind  bool    // negative control: blind InsertOrUpdate backfill
 	scale  float64 // 1 = 200,000 rows
-	rerun  bool    // afterwards re-run the finished job and require an unchanged target
+	rerun  bool    // interrupt the job mid-run and resume it; afterwards re-run it as a new job and require an unchanged target
 	faults bool    // the Spanner emulator injects faults (set up by the caller)
 	rate   float64 // live operations per second
 }
@@ -198,7 +199,7 @@ func runScenario(t testing.TB, sc scenario) *result {
 	go func() { killerDone <- r.killer(ctx, rand.New(rand.NewSource(sc.seed^0x5eed)), frontier, stopLive) }()
 
 	t.Logf("seed %d: setup %.1fs", sc.seed, time.Since(start).Seconds())
-	counters, err := r.backfill(ctx)
+	counters, err := r.backfillJob(ctx, fmt.Sprintf("chaos-%d", sc.seed), sc.rerun)
 	t.Logf("seed %d: backfill done %.1fs", sc.seed, time.Since(start).Seconds())
 	close(stopLive)
 	liveErr := <-liveDone
@@ -222,7 +223,9 @@ func runScenario(t testing.TB, sc scenario) *result {
 
 	if sc.rerun && res.ndiff == 0 {
 		before := r.dumpAll(ctx)
-		counters, err := r.backfill(ctx)
+		// A new job id: every chunk is copied again (the same id would
+		// resume a finished job and copy nothing).
+		counters, err := r.backfillJob(ctx, fmt.Sprintf("chaos-%d-rerun", sc.seed), false)
 		if err != nil {
 			t.Fatalf("seed %d: re-run failed: %v", sc.seed, err)
 		}
@@ -266,7 +269,7 @@ func (r *run) setup(ctx context.Context) {
 		ddl = append(append(ddl, p.CreateTableDDL()), p.IndexDDL()...)
 		tbls = append(tbls, livewrite.TableFromPlan(p))
 	}
-	ddl = append(ddl, livewrite.DDL(r.job.Plans(), nil)...)
+	ddl = append(append(ddl, livewrite.DDL(r.job.Plans(), nil)...), checkpoint.DDL)
 	if err := target.ApplyDDL(ctx, r.env.SpannerDB, ddl); err != nil {
 		t.Fatalf("create Spanner tables: %v", err)
 	}
@@ -286,10 +289,100 @@ func (r *run) setup(ctx context.Context) {
 	t.Cleanup(func() { r.liveDB.Close() })
 }
 
-// backfill runs the real pipeline on Prism in this process and returns the
-// counters per table.
-func (r *run) backfill(ctx context.Context) (map[string]map[string]int64, error) {
+// backfillJob runs the backfill as job id, the way the CLI does: the run
+// holds the job's lease, so the plan, the chunk marks and the progress
+// heartbeats all go through the progress table under live writes. With
+// interrupt, the job is asked to stop (as Ctrl-C does) once a quarter of
+// its chunks are done, drains, and is resumed by a second run that copies
+// only the unfinished chunks. It returns the counters per table, summed
+// over the runs.
+func (r *run) backfillJob(ctx context.Context, id string, interrupt bool) (map[string]map[string]int64, error) {
+	t := r.t
+	h := checkpoint.Holder{ID: "chaos", Host: "test", Pid: int64(os.Getpid())}
+	if _, err := checkpoint.Acquire(ctx, r.client, id, h, time.Minute); err != nil {
+		return nil, err
+	}
+	if !interrupt {
+		return r.backfill(ctx, id, h.ID)
+	}
+	stopped := make(chan int64, 1)
+	go func() {
+		defer close(stopped)
+		for ctx.Err() == nil {
+			time.Sleep(200 * time.Millisecond)
+			prog, err := checkpoint.Status(ctx, r.client, id)
+			if err != nil || len(prog) < len(r.tabs) {
+				continue
+			}
+			var done, total int64
+			for _, p := range prog {
+				done, total = done+p.Done, total+p.Chunks
+			}
+			if done*4 >= total {
+				if err := checkpoint.RequestStop(ctx, r.client, id, h.ID); err != nil {
+					t.Errorf("request stop: %v", err)
+				}
+				stopped <- done
+				return
+			}
+		}
+	}()
+	first, err := r.backfill(ctx, id, h.ID)
+	if err != nil {
+		return nil, err
+	}
+	atStop, ok := <-stopped
+	if !ok {
+		return nil, fmt.Errorf("job %s finished before it could be interrupted", id)
+	}
+	var done, total int64
+	prog, err := checkpoint.Status(ctx, r.client, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range prog {
+		done, total = done+p.Done, total+p.Chunks
+	}
+	if done == total {
+		return nil, fmt.Errorf("job %s: the interrupted run still finished all %d chunks (stop requested at %d)", id, total, atStop)
+	}
+	t.Logf("job %s interrupted: %d of %d chunks done (stop requested at %d)", id, done, total, atStop)
+	if err := checkpoint.Finish(ctx, r.client, id, h.ID, checkpoint.JobInterrupted, ""); err != nil {
+		return nil, err
+	}
+	// A new run, as the CLI's resume is: its own holder id.
+	h.ID = "chaos-resumed"
+	if _, err := checkpoint.Acquire(ctx, r.client, id, h, time.Minute); err != nil {
+		return nil, err
+	}
+	second, err := r.backfill(ctx, id, h.ID)
+	if err != nil {
+		return nil, err
+	}
+	if prog, err = checkpoint.Status(ctx, r.client, id); err != nil {
+		return nil, err
+	}
+	for _, p := range prog {
+		if p.Done != p.Chunks {
+			return nil, fmt.Errorf("job %s: after the resumed run %s has %d of %d chunks done", id, p.Table, p.Done, p.Chunks)
+		}
+	}
+	for tbl, c := range second {
+		if first[tbl] == nil {
+			first[tbl] = map[string]int64{}
+		}
+		for k, v := range c {
+			first[tbl][k] += v
+		}
+	}
+	return first, nil
+}
+
+// backfill runs the real pipeline on Prism in this process as run holder
+// of job id and returns the counters per table.
+func (r *run) backfill(ctx context.Context, id, holder string) (map[string]map[string]int64, error) {
 	job := r.job.Config
+	job.ID, job.Run = id, holder
 	res, err := beam.Run(ctx, "prism", pipelines.Backfill(job))
 	if err != nil {
 		return nil, err

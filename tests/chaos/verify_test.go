@@ -43,7 +43,7 @@ func runVerifyUnderLiveWrites(t *testing.T, seed int64, s config.Verify) verifyO
 	if err := target.ApplyDDL(ctx, r.env.SpannerDB, append([]string{checkpoint.DDL}, verify.DDL...)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.backfill(ctx); err != nil {
+	if _, err := r.backfill(ctx, "", ""); err != nil {
 		t.Fatalf("seed %d: backfill: %v", seed, err)
 	}
 
