@@ -16,6 +16,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/internal/testenv"
+	"github.com/livemigrate/livemigrate/pii"
 	"github.com/livemigrate/livemigrate/verify"
 )
 
@@ -108,7 +109,14 @@ func differences(rep VerifyReport) []string {
 func TestVerifyAcceptance(t *testing.T) {
 	e := testenv.New(t)
 	e.Exec(t, verifyCustomers, verifyCustomerRows, verifyTags, verifyTagRows)
-	specPath := e.SpecYAML(t, "  - source: customers\n    version_column: ver\n  - source: tags\n")
+	// The e-mail column is protected (AEAD): verify compares its
+	// plaintexts inside the worker, never printing them.
+	keyset := filepath.Join(t.TempDir(), "keyset.json")
+	if _, err := pii.CreateKeyset(testenv.Context(t), keyset, "", true); err != nil {
+		t.Fatal(err)
+	}
+	piiCfg := pii.Config{Keyset: pii.Keyset{InsecureCleartextFile: keyset}, Tables: map[string]map[string]pii.Column{"customers": {"email": {Policy: pii.PolicyEncrypt}}}}
+	specPath := e.SpecYAML(t, "  - source: customers\n    version_column: ver\n  - source: tags\npii:\n  keyset: {insecure_cleartext_file: "+keyset+"}\n  tables:\n    customers: {email: encrypt}\n")
 	body, _ := os.ReadFile(specPath)
 	os.WriteFile(specPath, []byte(strings.Replace(string(body), "target:\n", "  time_zone: Europe/Berlin\ntarget:\n", 1)), 0o644)
 
@@ -156,17 +164,28 @@ func TestVerifyAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	cols := []string{"id", "email", "name", "note", "seen", "at", "balance", "score", "doc", "flags", "code", "ver"}
-	extra := func(id int64) *spanner.Mutation {
-		return spanner.Insert("customers", cols, []any{id, fmt.Sprintf("canary-extra-%d@example.com", id), nil, nil, nil,
-			time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), big.NewRat(1, 1), nil, nil, []string{}, "x", id})
+	prot, err := pii.New(ctx, piiCfg, []pii.Table{{Name: "customers", Columns: cols, Key: []int{0}}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	protect := func(row []any) []any {
+		if err := prot.Protect("customers", row); err != nil {
+			t.Fatal(err)
+		}
+		return row
+	}
+	extra := func(id int64) *spanner.Mutation {
+		return spanner.Insert("customers", cols, protect([]any{id, fmt.Sprintf("canary-extra-%d@example.com", id), nil, nil, nil,
+			time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), big.NewRat(1, 1), nil, nil, []string{}, "x", id}))
+	}
+	row20 := protect([]any{int64(20), "canary-spanner-20@example.com", nil, nil, nil, nil, nil, nil, nil, nil, nil, nil})
 	var muts []*spanner.Mutation
 	for _, id := range []int64{3, 50, 51, 100, 150, 200, 299} {
 		muts = append(muts, spanner.Delete("customers", spanner.Key{id}))
 	}
 	muts = append(muts, extra(1001), extra(1002), extra(1003),
 		spanner.Update("customers", []string{"id", "name"}, []any{int64(10), "Name 10x"}),
-		spanner.Update("customers", []string{"id", "email"}, []any{int64(20), "canary-spanner-20@example.com"}),
+		spanner.Update("customers", []string{"id", "email"}, []any{int64(20), row20[1]}),
 		spanner.Update("customers", []string{"id", "balance"}, []any{int64(30), big.NewRat(4501, 100)}),
 		spanner.Update("customers", []string{"id", "doc"}, []any{int64(40), spanner.NullJSON{Value: map[string]any{"z": 40}, Valid: true}}),
 		spanner.Update("customers", []string{"id", "flags"}, []any{int64(60), []string{"b"}}),

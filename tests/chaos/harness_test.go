@@ -959,6 +959,11 @@ func faultEmulator(t *testing.T) {
 	grpc, http := strconv.Itoa(base+300), strconv.Itoa(base+310)
 	cmd := exec.Command(filepath.Join(st.Root, "scripts", "stack.sh"), "up-spanner")
 	cmd.Env = append(os.Environ(), "SPANNER_GRPC_PORT="+grpc, "SPANNER_HTTP_PORT="+http, "SPANNER_EMULATOR_FLAGS=--enable_fault_injection")
+	if d := os.Getenv("LM_STACK_DIR"); d != "" {
+		// The stack this test runs against keeps the pid files (also when
+		// go test runs outside make, e.g. from another checkout).
+		cmd.Env = append(cmd.Env, "STACK_DIR="+d)
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("start the fault-injecting emulator (scripts/stack.sh up-spanner): %v\n%s", err, out)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/pipelines"
 	"github.com/livemigrate/livemigrate/target"
@@ -40,7 +39,7 @@ func runVerifyUnderLiveWrites(t *testing.T, seed int64, s config.Verify) verifyO
 	defer cancel()
 	r := &run{t: t, sc: scenario{seed: seed, scale: verifyScale, rate: rate()}, env: newEnv(t), tabs: tables(verifyScale)}
 	r.setup(ctx)
-	if err := target.ApplyDDL(ctx, r.env.SpannerDB, append([]string{checkpoint.DDL}, verify.DDL...)); err != nil {
+	if err := target.ApplyDDL(ctx, r.env.SpannerDB, verify.DDL); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.backfill(ctx, "", ""); err != nil {
