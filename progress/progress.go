@@ -37,6 +37,21 @@ type Snapshot struct {
 	At       time.Time
 	Tables   []Table
 	Stopping bool // an interrupt asked the run to stop
+	// Throttle is the source throttle's one-line status summed over the
+	// job's live workers ("" when the job is not throttled), and
+	// ThrottleState its state (running, throttled, paused, ...).
+	Throttle      string
+	ThrottleState string
+}
+
+// shownState is a table's state as displayed: a copying table shows the
+// throttle's state while the throttle holds it back.
+func (s Snapshot) shownState(t Table) string {
+	st := t.State(s.Stopping)
+	if st == "copying" && (s.ThrottleState == "throttled" || s.ThrottleState == "paused") {
+		return s.ThrottleState
+	}
+	return st
 }
 
 // State is the table's state: done, stopping, planning (no plan stored
@@ -131,7 +146,7 @@ func (l *Lines) Update(s Snapshot) {
 			l.meters[t.Name] = m
 		}
 		m.add(s.At, t.Rows)
-		state := t.State(s.Stopping)
+		state := s.shownState(t)
 		if state == "done" {
 			if l.logged[t.Name] {
 				continue
@@ -145,6 +160,9 @@ func (l *Lines) Update(s Snapshot) {
 		l.log.Info("progress", "table", t.Name, "state", state, "chunks", fmt.Sprintf("%d/%d", t.Done, t.Chunks), "running", t.Running,
 			"rows", t.Rows, "planned_rows", t.Planned, "pct", fmt.Sprintf("%.1f", pct), "rows_per_s", fmt.Sprintf("%.0f", m.rate()), "eta", ETA(t, m.rate()))
 	}
+	if s.Throttle != "" {
+		l.log.Info("progress", "source_throttle", s.Throttle)
+	}
 }
 
 func (l *Lines) Close() {}
@@ -154,6 +172,10 @@ type Bars struct {
 	p    *mpb.Progress
 	mu   sync.Mutex
 	bars map[string]*tableBar
+	// throttle is the source throttle's line (a bar of its own, shown
+	// when the job is throttled).
+	throttle    *mpb.Bar
+	throttleTxt string
 	// order keeps the spec's table order.
 	order []string
 }
@@ -197,10 +219,26 @@ func NewBars(w io.Writer, tables []string, force bool) *Bars {
 	return d
 }
 
+// ShowThrottle adds a line under the bars with the source throttle's
+// status (call once, when the job has a throttle section).
+func (d *Bars) ShowThrottle() {
+	d.throttle = d.p.AddBar(0, mpb.BarFillerClearOnComplete(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.throttleTxt == "" {
+			return "source throttle: waiting for the workers' first heartbeat"
+		}
+		return "source throttle: " + d.throttleTxt
+	})))
+}
+
 // Write prints log lines above the bars.
 func (d *Bars) Write(b []byte) (int, error) { return d.p.Write(b) }
 
 func (d *Bars) Update(s Snapshot) {
+	d.mu.Lock()
+	d.throttleTxt = s.Throttle
+	d.mu.Unlock()
 	for _, t := range s.Tables {
 		d.mu.Lock()
 		tb := d.bars[t.Name]
@@ -209,7 +247,7 @@ func (d *Bars) Update(s Snapshot) {
 			continue
 		}
 		tb.m.add(s.At, t.Rows)
-		tb.t, tb.rate, tb.state = t, tb.m.rate(), t.State(s.Stopping)
+		tb.t, tb.rate, tb.state = t, tb.m.rate(), s.shownState(t)
 		done := tb.state == "done"
 		tb.done = done
 		d.mu.Unlock()
@@ -228,6 +266,9 @@ func (d *Bars) Update(s Snapshot) {
 
 // Close stops the display, leaving its last state on the terminal.
 func (d *Bars) Close() {
+	if d.throttle != nil && !d.throttle.Completed() {
+		d.throttle.Abort(false)
+	}
 	for _, name := range d.order {
 		tb := d.bars[name]
 		if !tb.b.Completed() {

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
+	"cloud.google.com/go/spanner"
 	"golang.org/x/sys/unix"
 
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/progress"
+	"github.com/livemigrate/livemigrate/ratelimit"
 )
 
 // isTerminal reports whether f is a terminal.
@@ -46,6 +49,9 @@ func (r *running) newDisplay() progress.Display {
 			names = append(names, p.Source)
 		}
 		b := progress.NewBars(os.Stderr, names, !isTerminal(os.Stderr))
+		if r.cfg.Throttle.Enabled() {
+			b.ShowThrottle()
+		}
 		return barsDisplay{Bars: b, restore: logs.out.Swap(b)}
 	case "lines":
 		return progress.NewLines(slog.Default())
@@ -83,7 +89,15 @@ func (r *running) showProgress(ctx context.Context, disp progress.Display, stopp
 			continue
 		}
 		failing = false
-		disp.Update(snapshot(r, prog, stopping()))
+		snap := snapshot(r, prog, stopping())
+		if r.cfg.Throttle.Enabled() {
+			qctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
+			if st, n, err := throttleStatus(qctx, r.client, r.o.jobID, r.cfg.Throttle.WorkerTTL()); err == nil && n > 0 {
+				snap.Throttle, snap.ThrottleState = throttleLine(st, n), string(st.State)
+			}
+			cancel()
+		}
+		disp.Update(snap)
 	}
 }
 
@@ -98,4 +112,28 @@ func snapshot(r *running, prog []checkpoint.TableProgress, stopping bool) progre
 		s.Tables = append(s.Tables, progress.Table{Name: p.Source, Chunks: tp.Chunks, Done: tp.Done, Running: tp.Running, Rows: tp.RowsRead, Planned: tp.PlannedRows})
 	}
 	return s
+}
+
+// throttleStatus sums the throttle status the job's live workers publish
+// with their heartbeats (livemigrate_workers); n is how many are live.
+func throttleStatus(ctx context.Context, c *spanner.Client, jobID string, ttl time.Duration) (ratelimit.Status, int, error) {
+	ws, err := checkpoint.Workers(ctx, c, jobID, ttl)
+	if err != nil {
+		return ratelimit.Status{}, 0, err
+	}
+	var live []ratelimit.Status
+	for _, w := range ws {
+		if w.Live {
+			live = append(live, w.Status)
+		}
+	}
+	if len(live) == 0 {
+		return ratelimit.Status{}, 0, nil
+	}
+	return ratelimit.Sum(live), len(live), nil
+}
+
+// throttleLine renders the summed status for the display and status.
+func throttleLine(st ratelimit.Status, workers int) string {
+	return fmt.Sprintf("%s (%d live worker(s))", st.String(), workers)
 }

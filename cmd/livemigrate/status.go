@@ -16,6 +16,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/job"
+	"github.com/livemigrate/livemigrate/ratelimit"
 	"github.com/livemigrate/livemigrate/spec"
 	"github.com/livemigrate/livemigrate/target"
 )
@@ -67,6 +68,15 @@ func statusCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			return job.Input(fmt.Errorf("job %q has no progress in %s; check --job (backfill prints its id)%s", *jobID, db, hint))
 		}
 		printStatus(os.Stdout, *jobID, *specPath, st, *leaseTimeout, prog, time.Now())
+		if tables[checkpoint.WorkersTable] {
+			ttl := ratelimit.Config{}.WithDefaults().WorkerTTL()
+			if s.Throttle != nil {
+				ttl = s.Throttle.WithDefaults().WorkerTTL()
+			}
+			if th, n, err := throttleStatus(ctx, client, *jobID, ttl); err == nil && n > 0 {
+				fmt.Fprintf(os.Stdout, "source throttle: %s\n", throttleLine(th, n))
+			}
+		}
 		return nil
 	}
 }

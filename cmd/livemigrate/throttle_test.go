@@ -35,7 +35,8 @@ throttle:
 		t.Fatalf("plan --apply: exit %d\n%s%s", code, out, errOut)
 	}
 	report := filepath.Join(t.TempDir(), "report.json")
-	cmd := exec.Command(testenv.Binary(t), "backfill", "--spec", specPath, "--report-json", report, "--dead-letter", filepath.Join(t.TempDir(), "dl"))
+	cmd := exec.Command(testenv.Binary(t), "backfill", "--spec", specPath, "--job", "throttled-1", "--report-json", report,
+		"--dead-letter", filepath.Join(t.TempDir(), "dl"), "--progress", "lines", "--progress-interval", "1s")
 	cmd.Env = os.Environ()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -54,6 +55,9 @@ throttle:
 			e.MySQL.ExecContext(ctx, "SELECT SLEEP(3)")
 		}()
 	}
+	// status, from another process, shows the throttle while the load is on.
+	time.Sleep(1500 * time.Millisecond)
+	statusOut, _, _ := runCLI(t, nil, "status", "--spec", specPath, "--job", "throttled-1")
 	wg.Wait()
 	err := cmd.Wait()
 	took := time.Since(start)
@@ -66,6 +70,14 @@ throttle:
 	}
 	if !strings.Contains(out.String(), "source throttle: throttled") {
 		t.Errorf("the summary does not mention the throttle:\n%s", out.String())
+	}
+	// The live progress shows the throttle's state, reason and rates.
+	if !strings.Contains(errOut.String(), "source_throttle=") || !strings.Contains(errOut.String(), "state=paused") ||
+		!strings.Contains(errOut.String(), "threads_running") {
+		t.Errorf("the progress lines do not show the throttle pausing the copy:\n%s", errOut.String())
+	}
+	if !strings.Contains(statusOut, "source throttle: ") {
+		t.Errorf("status during the run does not show the throttle:\n%s", statusOut)
 	}
 	// 16,000 rows at 2,500 rows/s cannot take less than ~6 s.
 	if took < 5*time.Second {
