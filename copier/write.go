@@ -261,14 +261,22 @@ func (w *Writer) prefilter(ctx context.Context, keys []spanner.Key, keyStr []str
 	// so it holds from its own read on, whatever the other read saw. (A
 	// multi-use read-only transaction would also be invalidated by the
 	// emulator whenever a read-write transaction begins.)
+	// The two reads run side by side: one round trip of latency per batch.
 	ks := spanner.KeySetFromKeys(keys...)
+	var shadow map[string]bool
+	var shadowErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		shadow, shadowErr = w.readShadow(ctx, w.Client.Single(), ks)
+	}()
 	stored, err := w.readData(ctx, w.Client.Single(), ks, version)
+	<-done
 	if err != nil {
 		return out, nil, err
 	}
-	shadow, err := w.readShadow(ctx, w.Client.Single(), ks)
-	if err != nil {
-		return out, nil, err
+	if shadowErr != nil {
+		return out, nil, shadowErr
 	}
 	cand := make([]int, 0, len(keys))
 	seen := make(map[string]bool, len(keys))

@@ -176,7 +176,7 @@ func spannerClient(t *testing.T, db string) *spanner.Client {
 
 // slowCopy are flags that make a few 10k rows take long enough to act on
 // mid-run: small commits, small pages and chunks.
-var slowCopy = []string{"--batch-rows", "20", "--page-rows", "200", "--chunk-rows", "4000"}
+var slowCopy = []string{"--batch-rows", "100", "--page-rows", "500", "--chunk-rows", "4000"}
 
 // TestInterruptAndResume: SIGINT mid-run stops after the in-flight pages,
 // marks the job interrupted, prints the resume command and exits 130;
@@ -206,7 +206,7 @@ func TestInterruptAndResume(t *testing.T) {
 		t.Fatalf("no resume command printed:\n%s", p.stderr())
 	}
 	resume := strings.Fields(m[1])
-	if resume[0] != testenv.Binary(t) || !strings.Contains(m[1], "--job "+jobID) || !strings.Contains(m[1], "--batch-rows 20") {
+	if resume[0] != testenv.Binary(t) || !strings.Contains(m[1], "--job "+jobID) || !strings.Contains(m[1], "--batch-rows 100") {
 		t.Fatalf("resume command %q: want the same binary and flags with --job %s", m[1], jobID)
 	}
 	done, copied := jobProgress(t, client, jobID)
