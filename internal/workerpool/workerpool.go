@@ -199,13 +199,16 @@ func (p *Pool) StartWorker(_ context.Context, req *fnpb.StartWorkerRequest) (*fn
 // watch finds the worker binary boot starts (a child of boot) and records
 // its pid and executable; it returns when found or when boot has exited.
 func (p *Pool) watch(pr *proc) {
+	bootExe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pr.w.BootPID))
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pr.w.BootPID)); err != nil {
 			return
 		}
 		for _, pid := range children(pr.w.BootPID) {
 			exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-			if err != nil {
+			// Between fork and exec a child still runs boot's own binary:
+			// wait for the exec.
+			if err != nil || exe == bootExe {
 				continue
 			}
 			p.mu.Lock()
