@@ -365,7 +365,13 @@ func TestBackfillSeparateWorkers(t *testing.T) {
 	}
 	body := strings.Replace(string(demo), "password_file: ${LM_MYSQL_PASSWORD_FILE}", "password_secret: "+secretName, 1)
 	body = strings.Replace(body, ")/demo\n", ")/"+e.Name+"\n", 1)
-	if body == string(demo) || !strings.Contains(body, e.Name) {
+	// The demo's keyset is made by demo.sh; this run makes its own.
+	keyset := filepath.Join(t.TempDir(), "keyset.json")
+	if _, err := pii.CreateKeyset(context.Background(), keyset, "", true); err != nil {
+		t.Fatal(err)
+	}
+	body = strings.Replace(body, "${LM_STACK_DIR}/demo-keyset.json", keyset, 1)
+	if body == string(demo) || !strings.Contains(body, e.Name) || !strings.Contains(body, keyset) {
 		t.Fatalf("could not adapt the demo spec")
 	}
 	specPath := filepath.Join(t.TempDir(), "demo.yaml")

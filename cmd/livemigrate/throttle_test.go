@@ -72,7 +72,7 @@ throttle:
 		t.Errorf("the summary does not mention the throttle:\n%s", out.String())
 	}
 	// The live progress shows the throttle's state, reason and rates.
-	if !strings.Contains(errOut.String(), "source_throttle=") || !strings.Contains(errOut.String(), "state=paused") ||
+	if !strings.Contains(errOut.String(), "source_throttle=") || !strings.Contains(errOut.String(), `source_throttle="paused: threads_running`) ||
 		!strings.Contains(errOut.String(), "threads_running") {
 		t.Errorf("the progress lines do not show the throttle pausing the copy:\n%s", errOut.String())
 	}
