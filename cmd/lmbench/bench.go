@@ -225,8 +225,9 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		var ms []*Measurement
 		for attempt = 0; attempt < o.Repeat; attempt++ {
 			before := loadAvg()
-			if busy := float64(runtime.NumCPU()) * 0.5; before > busy {
-				logf(logw, "size %d: %s: warning: load average %.2f before the run (busy above %.1f): figures are unreliable", n, name, before, busy)
+			if busy := cpuBusy(500 * time.Millisecond); busy > 0.25 {
+				logf(logw, "size %d: %s: warning: %.0f %% of the machine's %d cores busy with other work before the run (load average %.2f): figures are unreliable",
+					n, name, busy*100, runtime.NumCPU(), before)
 			}
 			m, err := f()
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // loadAvg is the machine's 1-minute load average (0 when unknown).
@@ -21,6 +22,39 @@ func loadAvg() float64 {
 	}
 	f, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
 	return f
+}
+
+// cpuBusy is the share of the machine's CPU (0–1, all cores) in use over
+// window, read from /proc/stat (-1 when unknown). Taken while the harness
+// itself is idle between runs, it is the load of everything else — unlike
+// the 1-minute load average, which still carries the previous run.
+func cpuBusy(window time.Duration) float64 {
+	read := func() (busy, total float64, ok bool) {
+		b, err := os.ReadFile("/proc/stat")
+		if err != nil {
+			return 0, 0, false
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		if len(f) < 5 || f[0] != "cpu" {
+			return 0, 0, false
+		}
+		for i, v := range f[1:] {
+			x, _ := strconv.ParseFloat(v, 64)
+			total += x
+			if i != 3 && i != 4 { // idle, iowait
+				busy += x
+			}
+		}
+		return busy, total, true
+	}
+	b0, t0, ok0 := read()
+	time.Sleep(window)
+	b1, t1, ok1 := read()
+	if !ok0 || !ok1 || t1 <= t0 {
+		return -1
+	}
+	return (b1 - b0) / (t1 - t0)
 }
 
 // lowerMedian keeps the repetition with the lower median rate and records
