@@ -202,6 +202,9 @@ type KeyColumn struct {
 	Param string
 	// Unsigned BIGINT values arrive as text above MaxInt64.
 	Unsigned bool
+	// Bit: BIT(n) values arrive as big-endian bytes, which MySQL would
+	// compare with the column as a string's numeric value (0), not as bits.
+	Bit bool
 }
 
 // KeyColumns derives key column descriptions from a table plan.
@@ -214,6 +217,8 @@ func KeyColumns(p *schema.TablePlan) []KeyColumn {
 			kc.Param = fmt.Sprintf("CAST(? AS DECIMAL(%d,%d))", c.Column.Precision, c.Column.Scale)
 		case "bigint":
 			kc.Unsigned = c.Column.Unsigned
+		case "bit":
+			kc.Bit = true
 		}
 		out = append(out, kc)
 	}
@@ -224,10 +229,21 @@ func KeyColumns(p *schema.TablePlan) []KeyColumn {
 // compare correctly when bound as parameters again.
 func NormalizeKey(cols []KeyColumn, k Key) Key {
 	for i, c := range cols {
-		if b, ok := k[i].([]byte); ok && c.Unsigned {
+		b, ok := k[i].([]byte)
+		switch {
+		case !ok:
+		case c.Unsigned:
 			if u, err := strconv.ParseUint(string(b), 10, 64); err == nil {
 				k[i] = u
 			}
+		case c.Bit && len(b) <= 8:
+			// Bound as an integer, BIT compares (and the range scan
+			// seeks) by its value.
+			var u uint64
+			for _, x := range b {
+				u = u<<8 | uint64(x)
+			}
+			k[i] = u
 		}
 	}
 	return k

@@ -297,6 +297,35 @@ var shapes = []shape{
 			}
 			insert(t, db, "uk_t", 2, rows)
 		}},
+	{name: "bit", ddl: "CREATE TABLE bit_t (b BIT(12) NOT NULL, n TINYINT NOT NULL, v INT, PRIMARY KEY (b, n))",
+		fill: func(t *testing.T, db *sql.DB, r *rand.Rand, n int) {
+			var rows [][]any
+			for i := 0; i < n; i++ {
+				rows = append(rows, []any{r.IntN(4096), r.IntN(3), i})
+			}
+			insert(t, db, "bit_t", 3, rows)
+		}},
+	{name: "decimal_time", ddl: "CREATE TABLE dec_t (d DECIMAL(12,3) NOT NULL, tm TIME(2) NOT NULL, v INT, PRIMARY KEY (d, tm))",
+		fill: func(t *testing.T, db *sql.DB, r *rand.Rand, n int) {
+			var rows [][]any
+			for i := 0; i < n; i++ {
+				d := fmt.Sprintf("%d.%03d", r.IntN(200)-100, r.IntN(1000))
+				tm := fmt.Sprintf("%02d:%02d:%02d.%02d", r.IntN(100), r.IntN(60), r.IntN(60), r.IntN(100))
+				if r.IntN(2) == 0 {
+					tm = "-" + tm
+				}
+				rows = append(rows, []any{d, tm, i})
+			}
+			insert(t, db, "dec_t", 3, rows)
+		}},
+	{name: "double", ddl: "CREATE TABLE dbl_t (x DOUBLE NOT NULL PRIMARY KEY, v INT)",
+		fill: func(t *testing.T, db *sql.DB, r *rand.Rand, n int) {
+			var rows [][]any
+			for i := 0; i < n; i++ {
+				rows = append(rows, []any{r.NormFloat64() * 1e6, i})
+			}
+			insert(t, db, "dbl_t", 2, rows)
+		}},
 	{name: "skewed_int", ddl: "CREATE TABLE skew_t (id INT UNSIGNED NOT NULL PRIMARY KEY, v INT)",
 		fill: func(t *testing.T, db *sql.DB, r *rand.Rand, n int) {
 			var rows [][]any

@@ -1,6 +1,7 @@
 package chunking
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -82,6 +83,9 @@ func Plan(ctx context.Context, q *source.Querier, p *schema.TablePlan, o Options
 		if k == nil {
 			break
 		}
+		if last != nil && bytes.Equal(EncodeKey(k), EncodeKey(last)) {
+			return nil, StuckKeyError(p.Source)
+		}
 		bounds = append(bounds, k)
 		last = k
 	}
@@ -111,6 +115,15 @@ func Plan(ctx context.Context, q *source.Querier, p *schema.TablePlan, o Options
 		lower = c.Upper
 	}
 	return chunks, nil
+}
+
+// StuckKeyError is the error of a keyset walk whose key stopped advancing:
+// MySQL compared a key value bound as a parameter differently from how it
+// orders the column. Failing is the only safe answer (the walk would loop,
+// or skip rows); a key type this package does not yet bind right is the
+// cause, and another unique key the way around it.
+func StuckKeyError(table string) error {
+	return fmt.Errorf("table %s: the chunk key stopped advancing (MySQL compares its bound values differently from how it orders them); name another unique key with key: in the spec, and report the key's column types", table)
 }
 
 // ValidateKey says whether a table's key can be chunked at all; the CLI

@@ -1,6 +1,7 @@
 package copier
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -126,6 +127,7 @@ func (r *Reader) Read(ctx context.Context, c chunking.Chunk, fn func(*Row) error
 			return st, fmt.Errorf("read %s: %w", c, err)
 		}
 		st.Pages++
+		prev := cursor
 		for i := range page {
 			st.Rows++
 			st.Bytes += page[i].Bytes
@@ -136,6 +138,9 @@ func (r *Reader) Read(ctx context.Context, c chunking.Chunk, fn func(*Row) error
 		}
 		if len(page) < r.PageRows {
 			return st, nil
+		}
+		if prev != nil && bytes.Equal(chunking.EncodeKey(prev), chunking.EncodeKey(cursor)) {
+			return st, chunking.StuckKeyError(c.Table)
 		}
 		if r.Between != nil {
 			if err := r.Between(st); err != nil {
