@@ -255,7 +255,12 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 	}
 	if o.Only[mSink] {
 		logf(logw, "size %d: raw sink ...", n)
-		if run.Sink, err = repeated(mSink, func() (*Measurement, error) { return measureSink(ctx, st, d, spID("sink")) }); err != nil {
+		if run.Sink, err = repeated(mSink, func() (*Measurement, error) {
+			if err := st.freshTarget(logw, fmt.Sprintf("size %d: %s", n, mSink)); err != nil {
+				return nil, err
+			}
+			return measureSink(ctx, st, d, spID("sink"))
+		}); err != nil {
 			fail(mSink, err)
 		} else {
 			logf(logw, "size %d: raw sink %.0f rows/s", n, run.Sink.RowsPerSec)
@@ -303,6 +308,9 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		var verifies []*Measurement
 		m, err := repeated(c.name, func() (*Measurement, error) {
 			if c.ddl != nil {
+				if err := st.freshTarget(logw, fmt.Sprintf("size %d: %s", n, c.name)); err != nil {
+					return nil, err
+				}
 				id := spID(c.name)
 				if err := st.createSpannerDB(ctx, id, c.ddl()); err != nil {
 					return nil, err

@@ -112,7 +112,14 @@ func (s *stack) freshEmulator(ctx context.Context, logw io.Writer) (func(), erro
 	s.emulatorPort = grpc
 	os.Setenv("SPANNER_EMULATOR_HOST", s.EmulatorHost)
 	os.Setenv("LM_SPANNER_EMULATOR_REST", s.EmulatorREST)
+	s.restartEmulator = func() error {
+		if err := run("down-spanner"); err != nil {
+			return err
+		}
+		return run("up-spanner")
+	}
 	return func() {
+		s.restartEmulator = nil
 		if err := run("down-spanner"); err != nil {
 			logf(logw, "stop the fresh emulator: %v", err)
 		}
