@@ -54,6 +54,11 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(stderr.String(), "starting a fresh emulator") {
 		t.Errorf("no fresh emulator was started:\n%s", stderr.String())
 	}
+	// Each repetition of a write measurement (sink, e2e, beam) starts on
+	// a new emulator: 2 sizes × 3 measurements × 2 repetitions.
+	if got := strings.Count(stderr.String(), ": fresh emulator in "); got != 12 {
+		t.Errorf("%d emulator restarts, want one per write measurement's repetition (12):\n%s", got, stderr.String())
+	}
 	for _, r := range rep.Runs {
 		if len(r.Failures) > 0 {
 			t.Errorf("size %d failures: %v", r.Size, r.Failures)
@@ -152,6 +157,9 @@ func TestOptions(t *testing.T) {
 		if err != nil {
 			t.Errorf("%v: %v", tc.args, err)
 			continue
+		}
+		if tc.args == nil && (o.Repeat != 2 || !o.FreshEmulator) {
+			t.Errorf("defaults: repeat %d, fresh emulator %v; want 2 and true", o.Repeat, o.FreshEmulator)
 		}
 		if len(o.Sizes) != len(tc.sizes) {
 			t.Errorf("%v: sizes %v, want %v", tc.args, o.Sizes, tc.sizes)
