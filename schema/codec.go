@@ -43,6 +43,38 @@ func DecodeKey(row *spanner.Row, p *TablePlan) (spanner.Key, error) {
 	return k, nil
 }
 
+// SpannerTypeKind is the kind whose DecodeCell reads a column of Spanner
+// type typ (as INFORMATION_SCHEMA spells it) into the Go type the converter
+// writes there; false for a type no mapping produces.
+func SpannerTypeKind(typ string) (Kind, bool) {
+	switch {
+	case typ == "INT64":
+		return KindInt64, true
+	case typ == "BOOL":
+		return KindBool, true
+	case typ == "FLOAT64":
+		return KindFloat64, true
+	case typ == "FLOAT32":
+		return KindFloat32, true
+	case typ == "NUMERIC":
+		return KindNumeric, true
+	case typ == "DATE":
+		return KindDate, true
+	case typ == "TIMESTAMP":
+		return KindTimestamp, true
+	case typ == "JSON":
+		return KindJSON, true
+	case strings.HasPrefix(typ, "BYTES"):
+		return KindBytes, true
+	case strings.HasPrefix(typ, "STRING"):
+		return KindString, true
+	case strings.HasPrefix(typ, "ARRAY<STRING"):
+		return KindSetArray, true
+	}
+	return 0, false
+}
+
+// DecodeCell reads column i of row as the converter's Go type for kind.
 func DecodeCell(row *spanner.Row, i int, kind Kind) (any, error) {
 	switch kind {
 	case KindInt64, KindYear, KindBitInt64:

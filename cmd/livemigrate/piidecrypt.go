@@ -286,70 +286,18 @@ func parseTyped(s, typ string) (any, error) {
 	return s, nil
 }
 
-// decodeRow reads a row into the Go types the backfill writes, so the
-// associated data built from it matches.
+// decodeRow reads a row into the Go types the backfill writes (schema's
+// decoder, by column type), so the associated data built from it matches.
 func decodeRow(r *spanner.Row, st *schema.SpannerTable) ([]any, error) {
 	out := make([]any, len(st.Columns))
 	for i, c := range st.Columns {
 		var err error
-		typ := c.Type
-		switch {
-		case typ == "INT64":
-			var v spanner.NullInt64
-			err = r.Column(i, &v)
-			out[i] = nullOr(v.Valid, v.Int64)
-		case typ == "BOOL":
-			var v spanner.NullBool
-			err = r.Column(i, &v)
-			out[i] = nullOr(v.Valid, v.Bool)
-		case typ == "FLOAT64":
-			var v spanner.NullFloat64
-			err = r.Column(i, &v)
-			out[i] = nullOr(v.Valid, v.Float64)
-		case typ == "FLOAT32":
-			var v spanner.NullFloat32
-			err = r.Column(i, &v)
-			out[i] = nullOr(v.Valid, v.Float32)
-		case typ == "NUMERIC":
-			var v spanner.NullNumeric
-			err = r.Column(i, &v)
-			out[i] = nullOr(v.Valid, &v.Numeric)
-		case typ == "DATE":
-			var v spanner.NullDate
-			err = r.Column(i, &v)
-			out[i] = nullOr(v.Valid, v.Date)
-		case typ == "TIMESTAMP":
-			var v spanner.NullTime
-			err = r.Column(i, &v)
-			out[i] = nullOr(v.Valid, v.Time.UTC())
-		case typ == "JSON":
-			var v spanner.NullJSON
-			err = r.Column(i, &v)
-			if v.Valid {
-				raw, _ := json.Marshal(v.Value)
-				out[i] = spanner.NullJSON{Value: json.RawMessage(raw), Valid: true}
+		if kind, ok := schema.SpannerTypeKind(c.Type); ok {
+			out[i], err = schema.DecodeCell(r, i, kind)
+			if t, isTime := out[i].(time.Time); isTime {
+				out[i] = t.UTC()
 			}
-		case strings.HasPrefix(typ, "BYTES"):
-			var v []byte
-			err = r.Column(i, &v)
-			if v != nil {
-				out[i] = v
-			}
-		case strings.HasPrefix(typ, "STRING"):
-			var v spanner.NullString
-			err = r.Column(i, &v)
-			out[i] = nullOr(v.Valid, v.StringVal)
-		case strings.HasPrefix(typ, "ARRAY<STRING"):
-			var v []spanner.NullString
-			err = r.Column(i, &v)
-			if v != nil {
-				ss := make([]string, len(v))
-				for j, s := range v {
-					ss[j] = s.StringVal
-				}
-				out[i] = ss
-			}
-		default:
+		} else {
 			var v spanner.GenericColumnValue
 			err = r.Column(i, &v)
 			out[i] = v.Value.String()
@@ -359,13 +307,6 @@ func decodeRow(r *spanner.Row, st *schema.SpannerTable) ([]any, error) {
 		}
 	}
 	return out, nil
-}
-
-func nullOr[T any](valid bool, v T) any {
-	if !valid {
-		return nil
-	}
-	return v
 }
 
 func printRows(w io.Writer, p *pii.Protector, st *schema.SpannerTable, show []int, rows [][]any, asJSON bool) {
