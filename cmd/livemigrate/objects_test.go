@@ -22,19 +22,7 @@ import (
 // loadObjects creates testdata/objects (FULLTEXT, SPATIAL, a trigger, a
 // view, routines, an event, an interleavable pair) in a fresh env and
 // writes its spec.
-func loadObjects(t *testing.T) (*testenv.Env, string) {
-	t.Helper()
-	e := testenv.New(t)
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(e.Root, "testdata", "objects", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	e.Exec(t, read("schema.sql"), read("data.sql"))
-	return e, e.SpecYAML(t, read("tables.yaml"))
-}
+func loadObjects(t *testing.T) (*testenv.Env, string) { return loadFixture(t, "objects") }
 
 // TestObjectsPlanAndBackfill runs the sample schema through the real CLI:
 // the plan's decisions (FULLTEXT and SPATIAL not created, the TEXT prefix

@@ -22,11 +22,15 @@ import (
 
 // loadZoo creates the type zoo (testdata/typezoo) in a fresh env and writes
 // its spec.
-func loadZoo(t *testing.T) (*testenv.Env, string) {
+func loadZoo(t *testing.T) (*testenv.Env, string) { return loadFixture(t, "typezoo") }
+
+// loadFixture creates testdata/<dir> (schema.sql, data.sql) in a fresh env
+// and writes its spec from tables.yaml.
+func loadFixture(t *testing.T, dir string) (*testenv.Env, string) {
 	t.Helper()
 	e := testenv.New(t)
 	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(e.Root, "testdata", "typezoo", name))
+		b, err := os.ReadFile(filepath.Join(e.Root, "testdata", dir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
