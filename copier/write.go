@@ -155,12 +155,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 func (w *Writer) spannerKey(r Row) spanner.Key {
 	k := make(spanner.Key, len(w.Plan.Key))
 	for j, ki := range w.Plan.Key {
-		k[j] = r.Vals[ki]
-		// The client takes NUMERIC key parts as big.Rat, not *big.Rat
-		// (DECIMAL and BIGINT UNSIGNED keys).
-		if x, ok := k[j].(*big.Rat); ok && x != nil {
-			k[j] = *x
-		}
+		k[j] = target.KeyPart(r.Vals[ki])
 	}
 	return k
 }

@@ -51,7 +51,6 @@ package livewrite
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"sort"
 	"strings"
 
@@ -253,7 +252,7 @@ func (w *Writer) upsertMutations(table string, row []any) ([]*spanner.Mutation, 
 	}
 	k := make(spanner.Key, len(t.keyIdx))
 	for i, j := range t.keyIdx {
-		k[i] = keyPart(row[j])
+		k[i] = target.KeyPart(row[j])
 	}
 	return []*spanner.Mutation{
 		spanner.InsertOrUpdate(t.Name, t.Columns, row),
@@ -275,7 +274,7 @@ func (w *Writer) deleteMutations(table string, key spanner.Key) ([]*spanner.Muta
 	if len(key) != len(t.Key) {
 		return nil, nil, nil, fmt.Errorf("livewrite: %s: key has %d values, the table's key %d columns", table, len(key), len(t.Key))
 	}
-	key = normalKey(key)
+	key = target.NormalKey(key)
 	if w.prot.KeyProtected(t.Name) {
 		key = append(spanner.Key(nil), key...)
 		if err := w.prot.ProtectKey(t.Name, key); err != nil {
@@ -286,31 +285,6 @@ func (w *Writer) deleteMutations(table string, key spanner.Key) ([]*spanner.Muta
 		spanner.Delete(t.Name, key),
 		Mark(t.Name, t.Key, key, true),
 	}, t, key, nil
-}
-
-// keyPart is a row value as a key part: the client takes a NUMERIC key
-// part as big.Rat but not *big.Rat, which it accepts in a row (DECIMAL and
-// BIGINT UNSIGNED keys).
-func keyPart(v any) any {
-	if x, ok := v.(*big.Rat); ok && x != nil {
-		return *x
-	}
-	return v
-}
-
-// normalKey is key with every part as keyPart makes it (a copy only when
-// a part changes).
-func normalKey(key spanner.Key) spanner.Key {
-	for i, v := range key {
-		if x, ok := v.(*big.Rat); ok && x != nil {
-			out := append(spanner.Key(nil), key...)
-			for j := i; j < len(out); j++ {
-				out[j] = keyPart(out[j])
-			}
-			return out
-		}
-	}
-	return key
 }
 
 // Upsert writes a full row (values in Table.Columns order) and its live
