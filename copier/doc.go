@@ -49,6 +49,9 @@
 //     remaining candidates' shadow rows; a candidate that another copy of
 //     the backfill inserted meanwhile is simply written again (both copies
 //     were read from MySQL, and any later MySQL change arrives through L).
+//     On a first copy the prefilter settles nothing, so a writer skips it
+//     after one such batch (trying it again every few batches): it is a
+//     saving, never the guarantee.
 //   - A re-validation delete at D > S_L. Re-validation deletes a row only if
 //     the key has no shadow row at all, i.e. no live write happened since the
 //     backfill wrote it; after L the key is marked, so it is left alone. The

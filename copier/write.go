@@ -68,9 +68,13 @@ type Writer struct {
 	shadowCol []string
 	mode      string
 	mutPerRow int
-	buf       []Row
-	bytes     int64
-	Stats     WriteStats
+	// skipPrefilter counts the batches still to write without the
+	// prefilter (usePrefilter).
+	skipPrefilter int
+	prefilters    int // batches that ran the prefilter (tests)
+	buf           []Row
+	bytes         int64
+	Stats         WriteStats
 }
 
 func (w *Writer) init() {
@@ -170,9 +174,11 @@ func (w *Writer) spannerKey(r Row) spanner.Key {
 // runs — and in version mode a stored version not older than the row's is
 // kept. Only the remaining candidates go into the read-write transaction,
 // which re-reads just what can still change under it: the candidates'
-// shadow rows (and, in version mode, their stored versions). So on a first
-// run the transaction reads one table instead of two, and on a rerun it
-// often does not run at all.
+// shadow rows (and, in version mode, their stored versions), as one range
+// when the key is made of integers (target.CoveringRange), else by key. So
+// on a rerun the transaction often does not run at all, and on a first run,
+// where the prefilter settles nothing and is soon skipped (usePrefilter),
+// a batch costs one range read and the commit.
 //
 // In insert-if-absent mode a candidate is written with InsertOrUpdate: the
 // transaction does not read the data row, and the only writer that can
@@ -182,9 +188,17 @@ func (w *Writer) spannerKey(r Row) spanner.Key {
 // which marks the key and wins (see the package comment).
 func (w *Writer) guarded(ctx context.Context, keys []spanner.Key, keyStr []string) (batchOutcome, error) {
 	version := w.mode == WriteVersion && w.Plan.VersionColumn >= 0
-	out, cand, err := w.prefilter(ctx, keys, keyStr, version)
-	if err != nil || len(cand) == 0 {
-		return out, err
+	var out batchOutcome
+	var cand []int
+	var err error
+	if w.usePrefilter() {
+		out, cand, err = w.prefilter(ctx, keys, keyStr, version)
+		if err != nil || len(cand) == 0 {
+			return out, err
+		}
+		w.prefiltered(len(cand) == len(keys))
+	} else {
+		out, cand = w.dedupBatch(keyStr)
 	}
 	if w.afterPrefilter != nil {
 		w.afterPrefilter()
@@ -197,7 +211,10 @@ func (w *Writer) guarded(ctx context.Context, keys []spanner.Key, keyStr []strin
 	_, err = target.ReadWrite(ctx, w.Client, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
 		out = settled
 		out.written = nil
-		ks := spanner.KeySetFromKeys(candKeys...)
+		var ks spanner.KeySet = spanner.KeySetFromKeys(candKeys...)
+		if r, ok := target.CoveringRange(candKeys); ok {
+			ks = r
+		}
 		shadow, err := w.readShadow(ctx, txn, ks)
 		if err != nil {
 			return err
@@ -244,6 +261,54 @@ func (w *Writer) guarded(ctx context.Context, keys []spanner.Key, keyStr []strin
 		return txn.BufferWrite(muts)
 	})
 	return out, err
+}
+
+// Without the prefilter (see usePrefilter) a batch's rows are all
+// candidates but for a key given twice.
+func (w *Writer) dedupBatch(keyStr []string) (batchOutcome, []int) {
+	var out batchOutcome
+	cand := make([]int, 0, len(keyStr))
+	seen := make(map[string]bool, len(keyStr))
+	for i, k := range keyStr {
+		if seen[k] {
+			out.existed++
+			continue
+		}
+		seen[k] = true
+		cand = append(cand, i)
+	}
+	return out, cand
+}
+
+// reprobeEvery is how many batches a writer goes without the prefilter
+// after one that settled nothing, before it tries it again.
+const reprobeEvery = 16
+
+// usePrefilter says whether this batch runs the prefilter. The prefilter
+// pays only where rows are already there or marked (a rerun, a resumed
+// chunk, a table the live path has touched a lot); on a first copy it
+// settles nothing and costs two reads of every key, which on the emulator
+// cost more than the commit. So after a prefilter that left every row a
+// candidate, the next reprobeEvery-1 batches of this writer go straight to
+// the read-write transaction, which checks every candidate's shadow row
+// anyway: the guarantee is the transaction's, never the prefilter's. (An
+// unmarked row an earlier run wrote is then written again with what the
+// source holds now: the same rule as for a candidate a duplicate bundle
+// inserted meanwhile.)
+func (w *Writer) usePrefilter() bool {
+	if w.skipPrefilter > 0 {
+		w.skipPrefilter--
+		return false
+	}
+	w.prefilters++
+	return true
+}
+
+// prefiltered records whether a prefilter left every row a candidate.
+func (w *Writer) prefiltered(useless bool) {
+	if useless {
+		w.skipPrefilter = reprobeEvery - 1
+	}
 }
 
 // prefilter reads the batch's keys and shadow rows with strong reads

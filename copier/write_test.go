@@ -421,3 +421,61 @@ func TestCopyChunkIdempotent(t *testing.T) {
 		t.Errorf("rows changed by the second run:\nbefore %v\nafter  %v", before, after)
 	}
 }
+
+// After a batch whose prefilter settled nothing (a first copy), the writer
+// skips the prefilter, and a live upsert and a live delete landing right
+// before its read-write transaction still win: the transaction's own read
+// of the candidates' shadow rows (one range over the integer keys) is the
+// guarantee. A second copy runs the prefilter again and writes nothing.
+func TestWriterWithoutPrefilterKeepsLiveWrites(t *testing.T) {
+	ctx := context.Background()
+	w := newWEnv(t, spec.WriteInsertIfAbsent)
+	wr := &copier.Writer{Client: w.client, Plan: w.plan, Limits: config.Batch{Rows: 3}}
+	batches := 0
+	copier.SetAfterPrefilter(wr, func() {
+		if batches++; batches != 2 {
+			return
+		}
+		if err := w.live.Upsert(ctx, kvTable, kvRow(5, "live", 9)); err != nil {
+			t.Error(err)
+		}
+		if err := w.live.Delete(ctx, kvTable, spanner.Key{int64(6)}); err != nil {
+			t.Error(err)
+		}
+	})
+	for id := int64(1); id <= 9; id++ {
+		if err := wr.Add(ctx, copier.Row{Vals: kvRow(id, "stale", 1), Bytes: 16, Key: chunking.Key{id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wr.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := copier.Prefilters(wr); n != 1 {
+		t.Errorf("%d of 3 batches ran the prefilter, want 1 (the first settled nothing)", n)
+	}
+	wantStats(t, wr.Stats, 7, 1, 0, 1, 0)
+	if got := w.get(t, 5); got.v.StringVal != "live" || got.ver != 9 {
+		t.Errorf("row 5 = %+v: the backfill overwrote a live upsert", got)
+	}
+	if got := w.get(t, 6); got.present {
+		t.Errorf("row 6 = %+v: the backfill resurrected a live delete", got)
+	}
+	if n := len(w.all(t)); n != 8 {
+		t.Errorf("%d rows in Spanner, want 8", n)
+	}
+
+	again := &copier.Writer{Client: w.client, Plan: w.plan, Limits: config.Batch{Rows: 3}}
+	for id := int64(1); id <= 9; id++ {
+		if err := again.Add(ctx, copier.Row{Vals: kvRow(id, "stale", 1), Bytes: 16, Key: chunking.Key{id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := again.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantStats(t, again.Stats, 0, 8, 0, 1, 0)
+	if n := copier.Prefilters(again); n != 3 {
+		t.Errorf("the rerun ran the prefilter on %d of 3 batches, want 3 (it settles every row)", n)
+	}
+}
