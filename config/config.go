@@ -13,6 +13,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -44,6 +45,9 @@ type Job struct {
 	Tables []Table `json:"tables"`
 	// Batch bounds one Spanner commit.
 	Batch Batch `json:"batch"`
+	// Lanes is how many copy stages the pipeline deals chunks over
+	// (pipelines.Chunks): on Prism, how many chunks run side by side.
+	Lanes int `json:"lanes"`
 	// DeadLetter is the local directory or gs:// prefix receiving one
 	// JSON-lines file of dead letters per chunk; empty: counted only.
 	DeadLetter string `json:"dead_letter,omitempty"`
@@ -121,6 +125,15 @@ const (
 	MaxPageRows = 100_000
 )
 
+// MaxLanes bounds --lanes (each lane is a stage of the pipeline).
+const MaxLanes = 64
+
+// DefaultLanes is one lane per core of the machine that builds the
+// pipeline (on Prism, the one that runs it), at least 2 and at most 8:
+// reading and converting a chunk keeps about one core busy, the source
+// another.
+func DefaultLanes() int { return min(max(runtime.NumCPU(), 2), 8) }
+
 // DefaultBatch are the built-in commit limits.
 var DefaultBatch = Batch{Rows: DefaultBatchRows, Mutations: DefaultBatchMutations, Bytes: DefaultBatchBytes}
 
@@ -153,6 +166,7 @@ type Overrides struct {
 	BatchRows      *int
 	BatchMutations *int
 	BatchBytes     *int64
+	Lanes          *int
 	// Verify, when set, makes the job a verify job; its numbers are
 	// checked here like every other setting.
 	Verify *Verify
@@ -200,6 +214,9 @@ func Resolve(s *spec.Spec, tables []*schema.Table, o Overrides) (Job, error) {
 		return Job{}, err
 	}
 	if j.Batch.Bytes, err = positive("--batch-bytes", nil, o.BatchBytes, DefaultBatchBytes, SpannerMaxBytes/2); err != nil {
+		return Job{}, err
+	}
+	if j.Lanes, err = positive("--lanes", nil, o.Lanes, DefaultLanes(), MaxLanes); err != nil {
 		return Job{}, err
 	}
 

@@ -89,6 +89,13 @@ func TestResolveBuiltInDefaults(t *testing.T) {
 	if tb.Plan.WriteMode != spec.WriteInsertIfAbsent || j.Batch != DefaultBatch {
 		t.Fatalf("write mode %q, batch %+v", tb.Plan.WriteMode, j.Batch)
 	}
+	if j.Lanes != DefaultLanes() || j.Lanes < 2 || j.Lanes > 8 {
+		t.Fatalf("lanes %d, want the machine's default %d (2 to 8)", j.Lanes, DefaultLanes())
+	}
+	three := 3
+	if j, err = Resolve(parse(t, "tables:\n  - source: a\n"), []*schema.Table{table("a")}, Overrides{Lanes: &three}); err != nil || j.Lanes != 3 {
+		t.Fatalf("--lanes 3: lanes %d, %v", j.Lanes, err)
+	}
 }
 
 func TestResolveWriteMode(t *testing.T) {
@@ -129,6 +136,8 @@ func TestResolveRejects(t *testing.T) {
 		{"batch-bytes", "tables:\n  - source: a\n", Overrides{BatchBytes: i64p(-7)}, "--batch-bytes is -7"},
 		{"source retry window negative", "tables:\n  - source: a\n", Overrides{SourceRetryWindow: durp(-time.Second)}, "--source-retry-window is -1s; it must be at least 1s"},
 		{"target retry window too short", "tables:\n  - source: a\n", Overrides{TargetRetryWindow: durp(10 * time.Millisecond)}, "--target-retry-window is 10ms"},
+		{"lanes zero", "tables:\n  - source: a\n", Overrides{Lanes: intp(0)}, "--lanes is 0"},
+		{"lanes too many", "tables:\n  - source: a\n", Overrides{Lanes: intp(65)}, "--lanes is 65; the maximum is 64"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

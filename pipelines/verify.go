@@ -17,8 +17,12 @@ import (
 // tables; the stages emit drift counts, summed.
 func Verify(job config.Job) *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
-	chunks := Chunks(s, job)
-	src := beam.ParDo(s.Scope("verify-chunks"), &transforms.VerifyChunkFn{VerifyBase: transforms.NewVerifyBase(job)}, chunks)
+	lanes := Chunks(s, job)
+	src := ForEachLane(s.Scope("verify-chunks"), lanes, func() any { return &transforms.VerifyChunkFn{VerifyBase: transforms.NewVerifyBase(job)} })
+	chunks := lanes[0]
+	if len(lanes) > 1 {
+		chunks = beam.Flatten(s.Scope("planned"), lanes...)
+	}
 
 	names := make([]string, len(job.Tables))
 	for i, t := range job.Tables {

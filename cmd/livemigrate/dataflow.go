@@ -18,6 +18,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/spf13/pflag"
 
 	"github.com/livemigrate/livemigrate/job"
 )
@@ -152,4 +153,18 @@ func submittedAsync(res beam.PipelineResult, jobID, specPath string) {
 		id = res.JobID()
 	}
 	fmt.Fprintf(os.Stderr, "submitted Dataflow job %s (%s); follow it with: livemigrate status --job %s --spec %s\n", beamFlag("job_name"), id, jobID, specPath)
+}
+
+// lanesFlag is --lanes when given; on Dataflow one lane otherwise (its
+// workers scale out: lanes are for Prism, where one process runs every
+// chunk); else nil, the machine's default.
+func lanesFlag(fs *pflag.FlagSet, lanes *int) *int {
+	if fs.Changed("lanes") {
+		return lanes
+	}
+	if isDataflow() {
+		one := 1
+		return &one
+	}
+	return nil
 }

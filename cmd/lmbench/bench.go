@@ -53,6 +53,8 @@ type options struct {
 	Out        string
 	CPUProfile bool
 	PageRows   int
+	// Lanes is the pipelines' --lanes (0: livemigrate's default).
+	Lanes int
 	// Repeat runs every measurement this many times; the report keeps the
 	// lower median.
 	Repeat int
@@ -70,6 +72,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	out := fs.String("out", "bench/results", "directory for <timestamp>.json (and CPU profiles)")
 	cpu := fs.Bool("cpuprofile", false, "write a CPU profile (go tool pprof) of each livemigrate child run next to the JSON")
 	pageRows := fs.Int("page-rows", 2000, "livemigrate source page size (rows)")
+	lanes := fs.Int("lanes", 0, "livemigrate's --lanes (chunks side by side on Prism; 0: its default, the machine's cores)")
 	repeat := fs.Int("repeat", 2, "run each measurement this many times and report the (lower) median")
 	fresh := fs.Bool("fresh-emulator", true, "start a fresh Spanner emulator for the run on other ports (and stop it after)")
 	if err := fs.Parse(args); err != nil {
@@ -78,7 +81,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	o := &options{Only: map[string]bool{}, Out: *out, CPUProfile: *cpu, PageRows: *pageRows, Repeat: *repeat, FreshEmulator: *fresh}
+	o := &options{Only: map[string]bool{}, Out: *out, CPUProfile: *cpu, PageRows: *pageRows, Lanes: *lanes, Repeat: *repeat, FreshEmulator: *fresh}
 	if o.Repeat < 1 {
 		return nil, fmt.Errorf("--repeat must be at least 1")
 	}
@@ -110,6 +113,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.PageRows <= 0 {
 		return nil, fmt.Errorf("--page-rows must be positive")
+	}
+	if o.Lanes < 0 || o.Lanes > config.MaxLanes {
+		return nil, fmt.Errorf("--lanes must be between 0 (the default) and %d", config.MaxLanes)
 	}
 	// verify measures the target the end-to-end run leaves behind.
 	if o.Only[mVerify] {
@@ -201,7 +207,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		logf(logw, "size %d: %s FAILED: %v", n, m, err)
 	}
 	logf(logw, "size %d: generating tables", n)
-	d, err := st.generate(ctx, run.Database, n, o.PageRows)
+	d, err := st.generate(ctx, run.Database, n, o.PageRows, o.Lanes)
 	if d != nil {
 		defer st.dropMySQL(context.WithoutCancel(ctx), d)
 	}

@@ -183,8 +183,8 @@ const extractNamespace = "lmbench/extract"
 // per chunk (copier.Engine.Read), rows counted and dropped.
 func extractPipeline(cfg childConfig) *beam.Pipeline {
 	p, s := beam.NewPipelineWithRoot()
-	chunks := pipelines.Chunks(s, cfg.Job)
-	rows := beam.ParDo(s.Scope("extract"), &ExtractChunkFn{Base: transforms.Base{Job: cfg.Job}}, chunks)
+	lanes := pipelines.Chunks(s, cfg.Job)
+	rows := pipelines.ForEachLane(s.Scope("extract"), lanes, func() any { return &ExtractChunkFn{Base: transforms.Base{Job: cfg.Job}} })
 	// The per-chunk row counts leave the stage (as the backfill's dead
 	// letters do towards textio): a stage without outputs makes Prism's
 	// progress loop spin on a closed channel for the whole bundle.

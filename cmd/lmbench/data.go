@@ -199,7 +199,7 @@ type dataset struct {
 }
 
 // generate creates database name with the tables of a run of n rows.
-func (s *stack) generate(ctx context.Context, name string, n int64, pageRows int) (*dataset, error) {
+func (s *stack) generate(ctx context.Context, name string, n int64, pageRows, lanes int) (*dataset, error) {
 	admin, err := source.Open(ctx, s.src(""))
 	if err != nil {
 		return nil, err
@@ -234,7 +234,7 @@ func (s *stack) generate(ctx context.Context, name string, n int64, pageRows int
 		introspected = append(introspected, ti)
 		d.Rows += t.Rows
 	}
-	if d.Job, err = config.Resolve(bs, introspected, config.Overrides{PageRows: &pageRows}); err != nil {
+	if d.Job, err = config.Resolve(bs, introspected, overrides(pageRows, lanes)); err != nil {
 		return d, err
 	}
 	d.Plans = d.Job.Plans()
@@ -265,4 +265,14 @@ func dataDDL(plans []schema.TablePlan) []string {
 		out = append(out, plans[i].IndexDDL()...)
 	}
 	return out
+}
+
+// overrides are the livemigrate settings lmbench gives: the page size, and
+// the lanes when set (0: livemigrate's default).
+func overrides(pageRows, lanes int) config.Overrides {
+	o := config.Overrides{PageRows: &pageRows}
+	if lanes > 0 {
+		o.Lanes = &lanes
+	}
+	return o
 }
