@@ -25,8 +25,9 @@ import (
 // holder chosen from its mapping (sql.RawBytes, reused from row to row, for
 // everything the driver sends as bytes; the driver's own boxed value for
 // numbers) and converted straight from it, so a cell is copied once — into
-// the value Spanner takes — and a page costs two slab allocations for its
-// rows and keys instead of several per cell. The page's rows are handed on
+// the value Spanner takes, inside the reader's schema.Slab — and a page
+// costs a few slab allocations for its rows, keys and text instead of
+// several per cell. The page's rows are handed on
 // only after the query is done, so no source connection is held while the
 // writer talks to Spanner.
 type Reader struct {
@@ -40,6 +41,7 @@ type Reader struct {
 	// with that error (the engine's progress heartbeat and stop check).
 	Between func(ReadStats) error
 
+	slab    *schema.Slab // the copies of cells rows keep
 	keyCols []chunking.KeyColumn
 	selects string
 	asBytes []bool // per column: scanned into sql.RawBytes
@@ -164,7 +166,7 @@ func (r *Reader) convert(row *Row, vals, key []any, holders []any, raw []sql.Raw
 		if r.asBytes[i] {
 			b := []byte(raw[i])
 			row.Bytes += int64(len(b)) + 1
-			out, bv = col.Mapping.ConvertBytes(b, r.Loc)
+			out, bv = col.Mapping.ConvertIn(b, r.Loc, r.slab)
 		} else {
 			row.Bytes += 8
 			out, bv = col.Mapping.Convert(holders[i], r.Loc)
@@ -181,7 +183,7 @@ func (r *Reader) convert(row *Row, vals, key []any, holders []any, raw []sql.Raw
 	for j, ki := range r.Plan.Key {
 		if r.asBytes[ki] {
 			if raw[ki] != nil {
-				key[j] = append([]byte(nil), raw[ki]...)
+				key[j] = r.slab.Bytes(raw[ki])
 			}
 		} else {
 			key[j] = holders[ki]
@@ -198,6 +200,7 @@ func (r *Reader) init() {
 		r.Loc = time.UTC
 	}
 	if r.keyCols == nil {
+		r.slab = &schema.Slab{}
 		r.keyCols = chunking.KeyColumns(r.Plan)
 		r.selects = chunking.SelectList(r.Plan)
 		r.asBytes = make([]bool, len(r.Plan.Cols))

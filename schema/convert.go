@@ -102,6 +102,13 @@ func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
 // DATE/DATETIME text, BLOB, BIT, JSON). b is borrowed (see Convert); a nil
 // b is SQL NULL.
 func (m *Mapping) ConvertBytes(b []byte, loc *time.Location) (any, *BadValue) {
+	return m.ConvertIn(b, loc, nil)
+}
+
+// ConvertIn is ConvertBytes with the copies a value keeps (text, bytes,
+// JSON, decimal text) taken from slab: the reader's one allocation per
+// many cells instead of one per cell.
+func (m *Mapping) ConvertIn(b []byte, loc *time.Location, slab *Slab) (any, *BadValue) {
 	if b == nil {
 		return nil, nil
 	}
@@ -117,17 +124,17 @@ func (m *Mapping) ConvertBytes(b []byte, loc *time.Location) (any, *BadValue) {
 			return nil, bad("unsigned integer is not a number")
 		}
 		if m.Kind == KindUint64String {
-			return string(b), nil
+			return slab.String(b), nil
 		}
-		return Numeric(b), nil
+		return Numeric(slab.String(b)), nil
 	case KindNumeric:
-		n, bv := ParseNumeric(b)
+		n, bv := parseNumeric(b, slab)
 		if bv != nil {
 			return nil, bv
 		}
 		return n, nil
 	case KindDecimalString:
-		return string(b), nil
+		return slab.String(b), nil
 	case KindBitBool:
 		return bitValue(b) != 0, nil
 	case KindBitInt64:
@@ -136,12 +143,12 @@ func (m *Mapping) ConvertBytes(b []byte, loc *time.Location) (any, *BadValue) {
 		}
 		return int64(bitValue(b)), nil
 	case KindBitBytes:
-		return bytes.Clone(b), nil
+		return slab.Bytes(b), nil
 	case KindString, KindTextString:
 		if !utf8.Valid(b) {
 			return nil, bad("invalid UTF-8 in text column")
 		}
-		return m.checkString(string(b))
+		return m.checkString(slab.String(b))
 	case KindSetArray:
 		return m.setMembers(b)
 	case KindJSON:
@@ -151,7 +158,7 @@ func (m *Mapping) ConvertBytes(b []byte, loc *time.Location) (any, *BadValue) {
 		if why := CheckJSON(b); why != "" {
 			return nil, bad("%s", why)
 		}
-		return spanner.NullJSON{Value: json.RawMessage(bytes.Clone(b)), Valid: true}, nil
+		return spanner.NullJSON{Value: json.RawMessage(slab.Bytes(b)), Valid: true}, nil
 	case KindBytes:
 		if len(b) > MaxCellBytes {
 			return nil, bad("value of %d bytes exceeds Spanner's 10 MiB cell limit", len(b))
@@ -159,7 +166,7 @@ func (m *Mapping) ConvertBytes(b []byte, loc *time.Location) (any, *BadValue) {
 		if m.MaxLen > 0 && int64(len(b)) > m.MaxLen {
 			return nil, bad("value of %d bytes exceeds BYTES(%d)", len(b), m.MaxLen)
 		}
-		return bytes.Clone(b), nil
+		return slab.Bytes(b), nil
 	case KindDate:
 		d, err := parseDate(b)
 		if err != nil {
@@ -281,11 +288,25 @@ func parseDate(s []byte) (civil.Date, *BadValue) {
 	if y == 0 || mo == 0 || d == 0 {
 		return civil.Date{}, bad("zero date (year, month or day is 0) has no Spanner equivalent")
 	}
-	cd := civil.Date{Year: y, Month: time.Month(mo), Day: d}
-	if !cd.IsValid() {
+	if mo > 12 || d > daysIn(mo, y) {
 		return civil.Date{}, bad("invalid calendar date")
 	}
-	return cd, nil
+	return civil.Date{Year: y, Month: time.Month(mo), Day: d}, nil
+}
+
+// daysIn is the number of days of month mo (1–12) of year y (proleptic
+// Gregorian, as MySQL and Spanner count).
+func daysIn(mo, y int) int {
+	switch mo {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 var pow10 = [10]int{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000}
@@ -319,6 +340,14 @@ func parseDatetime(s []byte, loc *time.Location) (time.Time, *BadValue) {
 			}
 			ns = f * pow10[9-len(frac)]
 		}
+	}
+	if hh > 23 || mi > 59 || ss > 59 {
+		return time.Time{}, bad("malformed DATETIME")
+	}
+	if loc == time.UTC {
+		// No gaps in UTC, and every valid date of years 1–9999 is inside
+		// Spanner's range: nothing left to check.
+		return time.Date(d.Year, d.Month, d.Day, hh, mi, ss, ns, time.UTC), nil
 	}
 	t := time.Date(d.Year, d.Month, d.Day, hh, mi, ss, ns, loc)
 	if t.Hour() != hh || t.Minute() != mi || t.Day() != d.Day {

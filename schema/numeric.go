@@ -2,7 +2,6 @@ package schema
 
 import (
 	"math/big"
-	"strings"
 )
 
 // Numeric is an exact decimal number in its normalised text form: an
@@ -28,7 +27,10 @@ func (n Numeric) Rat() *big.Rat {
 // ParseNumeric validates MySQL's decimal text (digits, an optional sign and
 // point) and checks it fits Spanner NUMERIC (29 integer digits, 9
 // significant fraction digits): never rounded, never parsed into a big.Rat.
-func ParseNumeric(b []byte) (Numeric, *BadValue) {
+func ParseNumeric(b []byte) (Numeric, *BadValue) { return parseNumeric(b, nil) }
+
+// parseNumeric is ParseNumeric with the canonical text taken from slab.
+func parseNumeric(b []byte, slab *Slab) (Numeric, *BadValue) {
 	s := b
 	neg := false
 	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
@@ -64,21 +66,22 @@ func ParseNumeric(b []byte) (Numeric, *BadValue) {
 	case len(frac) > NumericScaleDigits:
 		return "", bad("DECIMAL has %d significant fraction digits; Spanner NUMERIC holds 9 and would round it", len(frac))
 	}
-	var sb strings.Builder
-	sb.Grow(len(intPart) + len(frac) + 3)
+	// At most 29 + 9 digits, a sign and a point: rendered on the stack.
+	var buf [NumericIntDigits + NumericScaleDigits + 3]byte
+	out := buf[:0]
 	if neg && (len(intPart) > 0 || len(frac) > 0) {
-		sb.WriteByte('-')
+		out = append(out, '-')
 	}
 	if len(intPart) == 0 {
-		sb.WriteByte('0')
+		out = append(out, '0')
 	} else {
-		sb.Write(intPart)
+		out = append(out, intPart...)
 	}
 	if len(frac) > 0 {
-		sb.WriteByte('.')
-		sb.Write(frac)
+		out = append(out, '.')
+		out = append(out, frac...)
 	}
-	return Numeric(sb.String()), nil
+	return Numeric(slab.String(out)), nil
 }
 
 func indexByte(b []byte, c byte) int {
