@@ -67,6 +67,15 @@ type CopyChunkFn struct {
 	Base
 }
 
+// copyCounters are the per-table counters CopyChunkFn increments.
+var copyCounters = []string{CRowsRead, CBytesRead, CReadRetries, CRowsWritten, CRowsSkipped, CRowsNewer,
+	CRowsTombstoned, CRowsRemoved, CRowsDeadLettered, CCellsNulled, CChunksStopped, CChunksDone}
+
+// StartBundle names the counters the bundle can touch (Base.nameCounters).
+func (f *CopyChunkFn) StartBundle(ctx context.Context, _ func(int64)) {
+	f.nameCounters(ctx, copyCounters...)
+}
+
 // ProcessElement copies chunk c, stores its dead letters, marks it done.
 func (f *CopyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, emit func(int64)) error {
 	st, err := f.eng.Copy(ctx, c, func(ctx context.Context, c chunking.Chunk, dls []copier.DeadLetter) error {

@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 
 	"github.com/livemigrate/livemigrate/config"
@@ -56,6 +57,34 @@ var gcOnce sync.Once
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(WorkerGCPercent)
+	}
+}
+
+// maxNamedCounters bounds the counters nameCounters creates per bundle.
+const maxNamedCounters = 4096
+
+// nameCounters creates, at zero, the counters a DoFn of this job
+// increments per table (names) and the throttle's. Prism keeps a bundle's
+// counter values whose short id it cannot name yet aside while it asks the
+// worker for the names, and a second bundle reporting the same new counter
+// meanwhile overwrites the first one's value: a whole chunk's counts were
+// lost when two bundles of a split stage finished their first chunk of a
+// table together. Created when a bundle starts, every counter the bundle
+// can touch is named at its first progress report, which comes before
+// Prism ever splits the bundle. (Beyond maxNamedCounters, for jobs of
+// hundreds of tables, the counters are left to be created when used.)
+func (b *Base) nameCounters(ctx context.Context, names ...string) {
+	if len(b.Job.Tables)*len(names) > maxNamedCounters {
+		return
+	}
+	for _, t := range b.Job.Tables {
+		ns := CounterNamespace + t.Plan.Source
+		for _, n := range names {
+			beam.NewCounter(ns, n).Inc(ctx, 0)
+		}
+	}
+	for _, n := range []string{CThrottledMillis, CPausedMillis, CWaitedMillis} {
+		beam.NewCounter(ThrottleNamespace, n).Inc(ctx, 0)
 	}
 }
 

@@ -29,6 +29,11 @@ type PlanChunksFn struct {
 	Base
 }
 
+// StartBundle names the counters the bundle can touch (Base.nameCounters).
+func (f *PlanChunksFn) StartBundle(ctx context.Context, _ func(chunking.Chunk)) {
+	f.nameCounters(ctx, CChunksPlanned, CChunksSkippedDone, CPlanMillis)
+}
+
 // ProcessElement plans one table.
 func (f *PlanChunksFn) ProcessElement(ctx context.Context, table string, emit func(chunking.Chunk)) error {
 	res, err := f.eng.Plan(ctx, table)

@@ -78,6 +78,19 @@ type VerifyChunkFn struct {
 	VerifyBase
 }
 
+// verifyCounters are the per-table counters the verify DoFns increment.
+var verifyCounters = []string{CVerifyRows, CVerifyKeys, CVerifyMissing, CVerifyExtra, CVerifyDifferent, CVerifySettled, CVerifyRepaired, CVerifyUnits}
+
+// StartBundle names the counters the bundle can touch (Base.nameCounters).
+func (f *VerifyChunkFn) StartBundle(ctx context.Context, _ func(int64)) {
+	f.nameCounters(ctx, verifyCounters...)
+}
+
+// StartBundle names the counters the bundle can touch (Base.nameCounters).
+func (f *VerifyRangeFn) StartBundle(ctx context.Context, _ func(int64)) {
+	f.nameCounters(ctx, verifyCounters...)
+}
+
 // ProcessElement verifies chunk c.
 func (f *VerifyChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, emit func(int64)) error {
 	v, err := f.get()

@@ -198,6 +198,14 @@ type ExtractChunkFn struct {
 	transforms.Base
 }
 
+// StartBundle names the step's counters before its first progress report
+// (as transforms.CopyChunkFn does: Prism loses a counter's value that two
+// bundles report before it knows its name).
+func (f *ExtractChunkFn) StartBundle(ctx context.Context, _ func(int64)) {
+	beam.NewCounter(extractNamespace, "rows").Inc(ctx, 0)
+	beam.NewCounter(extractNamespace, "chunks").Inc(ctx, 0)
+}
+
 // ProcessElement reads and converts the rows of chunk c, counts them, and
 // emits the count.
 func (f *ExtractChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, emit func(int64)) error {
