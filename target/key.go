@@ -32,14 +32,14 @@ func NormalKey(key spanner.Key) spanner.Key {
 }
 
 // CoveringRange returns the smallest closed key range that holds every key
-// of keys, when Spanner's order of those keys is known here: every part of
-// every key an INT64 (Spanner orders primary keys ascending, part by part).
-// ok is false for any other key shape (strings order by collation in
-// MySQL but by bytes in Spanner, and the other types are rarer in keys):
-// read those by key set. A range read costs the emulator one scan where a
-// key set costs one lookup per key, and on Spanner it is one contiguous
-// read; for dense integer keys the range holds the batch's keys and little
-// else.
+// of keys, in Spanner's order (CompareKeys), when the keys are all of
+// int64 parts. ok is false for any other key shape: a range would still
+// hold every key, but MySQL orders strings by collation and Spanner by
+// bytes, so a batch read in MySQL order can span most of the table in
+// Spanner's, and a read-write transaction locks what it reads; read those
+// by key set. A range read costs the emulator one scan where a key set
+// costs one lookup per key, and on Spanner it is one contiguous read; for
+// dense integer keys the range holds the batch's keys and little else.
 func CoveringRange(keys []spanner.Key) (r spanner.KeyRange, ok bool) {
 	if len(keys) == 0 {
 		return r, false
@@ -54,26 +54,12 @@ func CoveringRange(keys []spanner.Key) (r spanner.KeyRange, ok bool) {
 				return r, false
 			}
 		}
-		if compareInts(k, lo) < 0 {
+		if CompareKeys(k, lo) < 0 {
 			lo = k
 		}
-		if compareInts(k, hi) > 0 {
+		if CompareKeys(k, hi) > 0 {
 			hi = k
 		}
 	}
 	return spanner.KeyRange{Start: lo, End: hi, Kind: spanner.ClosedClosed}, true
-}
-
-// compareInts orders two keys of int64 parts as Spanner does.
-func compareInts(a, b spanner.Key) int {
-	for i := range a {
-		x, y := a[i].(int64), b[i].(int64)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-	}
-	return 0
 }

@@ -53,7 +53,7 @@ func TestCoveringRangeHoldsEveryKey(t *testing.T) {
 			t.Fatal("int keys have a covering range")
 		}
 		for _, k := range keys {
-			if compareInts(k, r.Start) < 0 || compareInts(k, r.End) > 0 {
+			if CompareKeys(k, r.Start) < 0 || CompareKeys(k, r.End) > 0 {
 				t.Fatalf("key %v outside [%v, %v]", k, r.Start, r.End)
 			}
 		}

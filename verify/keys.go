@@ -1,16 +1,12 @@
 package verify
 
 import (
-	"bytes"
-	"math"
 	"math/big"
-	"strings"
-	"time"
 
-	"cloud.google.com/go/civil"
 	"cloud.google.com/go/spanner"
 
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/target"
 )
 
 // Protection is what verify needs from the PII protector besides the
@@ -75,123 +71,14 @@ func spannerKey(vals []any) spanner.Key {
 // Spanner would store the same key.
 func enc(key []any) string { return string(schema.CanonicalRow(key)) }
 
-// compareKeys orders two keys of converted values as Spanner orders its
-// primary keys (ascending, column by column).
-func compareKeys(a, b []any) int {
-	for i := range a {
-		if i >= len(b) {
-			return 1
-		}
-		if c := compareValue(a[i], b[i]); c != 0 {
-			return c
-		}
-	}
-	if len(a) < len(b) {
-		return -1
-	}
-	return 0
-}
+// compareKeys orders two keys as Spanner orders its primary keys
+// (target.CompareKeys).
+func compareKeys(a, b []any) int { return target.CompareKeys(a, b) }
 
-// compareValue orders two values of one key column as Spanner does: NULL
-// first; INT64, NUMERIC, FLOAT (NaN first), DATE and TIMESTAMP by value;
-// BOOL false before true; STRING by its UTF-8 bytes (no collation) and
-// BYTES by bytes.
-func compareValue(a, b any) int {
-	if a == nil || b == nil {
-		switch {
-		case a == nil && b == nil:
-			return 0
-		case a == nil:
-			return -1
-		}
-		return 1
-	}
-	switch x := a.(type) {
-	case int64:
-		if y, ok := b.(int64); ok {
-			return cmpOrdered(x, y)
-		}
-	case bool:
-		if y, ok := b.(bool); ok {
-			switch {
-			case x == y:
-				return 0
-			case !x:
-				return -1
-			}
-			return 1
-		}
-	case string:
-		if y, ok := b.(string); ok {
-			return strings.Compare(x, y)
-		}
-	case []byte:
-		if y, ok := b.([]byte); ok {
-			return bytes.Compare(x, y)
-		}
-	case float64:
-		if y, ok := b.(float64); ok {
-			return cmpFloat(x, y)
-		}
-	case float32:
-		if y, ok := b.(float32); ok {
-			return cmpFloat(float64(x), float64(y))
-		}
-	case civil.Date:
-		if y, ok := b.(civil.Date); ok {
-			switch {
-			case x.Before(y):
-				return -1
-			case y.Before(x):
-				return 1
-			}
-			return 0
-		}
-	case time.Time:
-		if y, ok := b.(time.Time); ok {
-			return x.Compare(y)
-		}
-	case *big.Rat, big.Rat:
-		if rx, ry := rat(a), rat(b); rx != nil && ry != nil {
-			return rx.Cmp(ry)
-		}
-	}
-	// Mismatched types cannot occur in one key column; order them
-	// deterministically anyway.
-	return bytes.Compare(schema.AppendCanonical(nil, a), schema.AppendCanonical(nil, b))
-}
+// compareValue orders two values of one key column (target.CompareValue).
+func compareValue(a, b any) int { return target.CompareValue(a, b) }
 
-func rat(v any) *big.Rat {
-	switch x := v.(type) {
-	case *big.Rat:
-		return x
-	case big.Rat:
-		return &x
-	}
-	return nil
-}
-
-func cmpOrdered[T int64 | float64](x, y T) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
-}
-
-func cmpFloat(x, y float64) int {
-	switch nx, ny := math.IsNaN(x), math.IsNaN(y); {
-	case nx && ny:
-		return 0
-	case nx:
-		return -1
-	case ny:
-		return 1
-	}
-	return cmpOrdered(x, y)
-}
+func rat(v any) *big.Rat { return target.AsRat(v) }
 
 // CompareKeys is compareKeys for tests outside the package.
 func CompareKeys(a, b []any) int { return compareKeys(a, b) }
