@@ -211,10 +211,7 @@ func (w *Writer) guarded(ctx context.Context, keys []spanner.Key, keyStr []strin
 	_, err = target.ReadWrite(ctx, w.Client, func(ctx context.Context, txn *spanner.ReadWriteTransaction) error {
 		out = settled
 		out.written = nil
-		var ks spanner.KeySet = spanner.KeySetFromKeys(candKeys...)
-		if r, ok := target.CoveringRange(candKeys); ok {
-			ks = r
-		}
+		ks := keySet(candKeys)
 		shadow, err := w.readShadow(ctx, txn, ks)
 		if err != nil {
 			return err
@@ -261,6 +258,18 @@ func (w *Writer) guarded(ctx context.Context, keys []spanner.Key, keyStr []strin
 		return txn.BufferWrite(muts)
 	})
 	return out, err
+}
+
+// keySet is what the writer reads for keys: one covering range when the
+// keys are integers (target.CoveringRange: the emulator scans a range once
+// where it looks up a key set key by key), else the keys themselves. The
+// reads look rows up by key, so a row in the range but not in the batch
+// is simply not asked for.
+func keySet(keys []spanner.Key) spanner.KeySet {
+	if r, ok := target.CoveringRange(keys); ok {
+		return r
+	}
+	return spanner.KeySetFromKeys(keys...)
 }
 
 // Without the prefilter (see usePrefilter) a batch's rows are all
@@ -322,7 +331,7 @@ func (w *Writer) prefilter(ctx context.Context, keys []spanner.Key, keyStr []str
 	// multi-use read-only transaction would also be invalidated by the
 	// emulator whenever a read-write transaction begins.)
 	// The two reads run side by side: one round trip of latency per batch.
-	ks := spanner.KeySetFromKeys(keys...)
+	ks := keySet(keys)
 	var shadow map[string]bool
 	var shadowErr error
 	done := make(chan struct{})

@@ -14,9 +14,6 @@ package transforms
 import (
 	"context"
 	"io"
-	"os"
-	"runtime/debug"
-	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
@@ -37,27 +34,9 @@ type Base struct {
 // keyset is read through Beam's filesystems, so a gs:// path works on
 // Dataflow workers.
 func (b *Base) Setup(ctx context.Context) error {
-	gcOnce.Do(tuneGC)
 	var err error
 	b.eng, err = copier.Open(ctx, b.Job, copier.WithReadFile(ReadFile))
 	return err
-}
-
-// WorkerGCPercent is the garbage collector's target on a worker process
-// unless GOGC is set: a worker's live heap is small and bounded (a page
-// and a batch per chunk in flight) while it allocates per cell at a high
-// rate, so collecting at 4× the live heap instead of 2× halves the
-// collector's share of the CPU for a few tens of MB.
-const WorkerGCPercent = 400
-
-var gcOnce sync.Once
-
-// tuneGC sets WorkerGCPercent once per worker process, unless the
-// operator chose GOGC.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(WorkerGCPercent)
-	}
 }
 
 // maxNamedCounters bounds the counters nameCounters creates per bundle.
