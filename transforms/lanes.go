@@ -1,9 +1,6 @@
 package transforms
 
 import (
-	"reflect"
-
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/livemigrate/livemigrate/chunking"
@@ -14,7 +11,6 @@ func init() {
 	register.Emitter2[int, chunking.Chunk]()
 	register.Function2x1(LaneOf)
 	register.Function3x0(DropLane)
-	beam.RegisterType(reflect.TypeOf((*LaneFn)(nil)).Elem())
 }
 
 // LaneFn deals chunks round-robin over Lanes lanes: it keys each chunk
