@@ -36,7 +36,7 @@
 // Rows that exist only in Spanner cannot be seen from the source pages. So
 // Spanner's keys are scanned too, key columns only, in partitions that are
 // Spanner key ranges: the chunk plan's bounds, converted to Spanner keys and
-// sorted in Spanner's order (compareKeys), tile Spanner's key space — any
+// sorted in Spanner's order (target.CompareKeys), tile Spanner's key space — any
 // sorted set of split points does, whatever the source order, so the chunk
 // plan only balances the partitions. Each partition's keys are then asked
 // of MySQL in batches. The question is "does MySQL hold a row whose key

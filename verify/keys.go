@@ -6,7 +6,6 @@ import (
 	"cloud.google.com/go/spanner"
 
 	"github.com/livemigrate/livemigrate/schema"
-	"github.com/livemigrate/livemigrate/target"
 )
 
 // Protection is what verify needs from the PII protector besides the
@@ -70,15 +69,3 @@ func spannerKey(vals []any) spanner.Key {
 // enc is the map key of a key: its canonical encoding, equal exactly when
 // Spanner would store the same key.
 func enc(key []any) string { return string(schema.CanonicalRow(key)) }
-
-// compareKeys orders two keys as Spanner orders its primary keys
-// (target.CompareKeys).
-func compareKeys(a, b []any) int { return target.CompareKeys(a, b) }
-
-// compareValue orders two values of one key column (target.CompareValue).
-func compareValue(a, b any) int { return target.CompareValue(a, b) }
-
-func rat(v any) *big.Rat { return target.AsRat(v) }
-
-// CompareKeys is compareKeys for tests outside the package.
-func CompareKeys(a, b []any) int { return compareKeys(a, b) }

@@ -14,6 +14,7 @@ import (
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/rowdiff"
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/target"
 )
 
 // Range is one partition of a table's Spanner key space for the extras
@@ -61,10 +62,10 @@ func (v *Verifier) Ranges(table string, chunks []chunking.Chunk) ([]Range, error
 			pts = append(pts, point{c.Upper, key})
 		}
 	}
-	sort.SliceStable(pts, func(i, j int) bool { return compareKeys(pts[i].key, pts[j].key) < 0 })
+	sort.SliceStable(pts, func(i, j int) bool { return target.CompareKeys(pts[i].key, pts[j].key) < 0 })
 	uniq := pts[:0]
 	for _, p := range pts {
-		if len(uniq) == 0 || compareKeys(uniq[len(uniq)-1].key, p.key) != 0 {
+		if len(uniq) == 0 || target.CompareKeys(uniq[len(uniq)-1].key, p.key) != 0 {
 			uniq = append(uniq, p)
 		}
 	}

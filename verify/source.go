@@ -13,6 +13,7 @@ import (
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/ratelimit"
 	"github.com/livemigrate/livemigrate/schema"
+	"github.com/livemigrate/livemigrate/target"
 )
 
 // This file asks the source about keys as Spanner stores them: which exist
@@ -55,7 +56,7 @@ func sourceParam(c *schema.ColumnPlan, v any, loc *time.Location) (any, bool) {
 		}
 		return int64(0), true
 	case schema.KindUint64Numeric:
-		r := rat(v)
+		r := target.AsRat(v)
 		if r == nil || !r.IsInt() || r.Sign() < 0 || !r.Num().IsUint64() {
 			return nil, false
 		}
@@ -68,7 +69,7 @@ func sourceParam(c *schema.ColumnPlan, v any, loc *time.Location) (any, bool) {
 		u, err := strconv.ParseUint(s, 10, 64)
 		return u, err == nil
 	case schema.KindNumeric:
-		r := rat(v)
+		r := target.AsRat(v)
 		if r == nil {
 			return nil, false
 		}

@@ -259,9 +259,9 @@ func TestKeyTypesNoFalseDrift(t *testing.T) {
 	}
 }
 
-// TestSpannerKeyOrder checks compareKeys against the emulator's own key
+// TestSpannerKeyOrder checks target.CompareKeys against the emulator's own key
 // order, which the extras ranges rely on: random keys of every key type
-// are written, read back in key order, and must come out as compareKeys
+// are written, read back in key order, and must come out as target.CompareKeys
 // sorts them.
 func TestSpannerKeyOrder(t *testing.T) {
 	ctx := testenv.Context(t)
@@ -318,7 +318,7 @@ func TestSpannerKeyOrder(t *testing.T) {
 			muts = append(muts, spanner.Insert(name, cols[name], k))
 		}
 		apply(t, client, muts...)
-		sort.Slice(want, func(i, j int) bool { return verify.CompareKeys(want[i], want[j]) < 0 })
+		sort.Slice(want, func(i, j int) bool { return target.CompareKeys(want[i], want[j]) < 0 })
 		var got [][]any
 		err := client.Single().Read(ctx, name, spanner.AllKeys(), cols[name]).Do(func(r *spanner.Row) error {
 			var row []any
@@ -353,7 +353,7 @@ func TestSpannerKeyOrder(t *testing.T) {
 		}
 		for i := range want {
 			if schema.KeyString(spanner.Key(want[i])) != schema.KeyString(spanner.Key(got[i])) {
-				t.Fatalf("%s: position %d: compareKeys puts %s, Spanner %s", name, i, schema.KeyString(spanner.Key(want[i])), schema.KeyString(spanner.Key(got[i])))
+				t.Fatalf("%s: position %d: CompareKeys puts %s, Spanner %s", name, i, schema.KeyString(spanner.Key(want[i])), schema.KeyString(spanner.Key(got[i])))
 			}
 		}
 	}
