@@ -3,8 +3,9 @@
 // The one idea: every connection is opened the same way, from the spec's
 // secret-free DSN plus a password fetched at open time, with the session
 // pinned (time_zone UTC, binary protocol, no client-side interpolation) so a
-// value reads the same on every worker; and each worker process shares one
-// pool per source whose size is the connection cap.
+// value reads the same on every worker, and the socket read in 64 KiB
+// pieces (bufconn.go); and each worker process shares one pool per source
+// whose size is the connection cap.
 package source
 
 import (
@@ -102,6 +103,12 @@ func Config(ctx context.Context, src spec.Source) (*mysql.Config, error) {
 	cfg.Params["time_zone"] = "'+00:00'"
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
+	}
+	switch cfg.Net {
+	case "tcp", "tcp4", "tcp6", "unix":
+		// (A network registered with mysql.RegisterDialContext keeps its
+		// own dialer.)
+		cfg.DialFunc = dial
 	}
 	return cfg, nil
 }
