@@ -93,7 +93,10 @@ func (m *Mapping) Convert(v any, loc *time.Location) (any, *BadValue) {
 		default:
 			return nil, unexpected(m, v)
 		}
-		return m.checkString(s)
+		if bv := m.checkString(s); bv != nil {
+			return nil, bv
+		}
+		return s, nil
 	}
 	return nil, unexpected(m, v)
 }
@@ -124,17 +127,17 @@ func (m *Mapping) ConvertIn(b []byte, loc *time.Location, slab *Slab) (any, *Bad
 			return nil, bad("unsigned integer is not a number")
 		}
 		if m.Kind == KindUint64String {
-			return slab.String(b), nil
+			return slab.AnyString(slab.String(b)), nil
 		}
-		return Numeric(slab.String(b)), nil
+		return slab.AnyNumeric(Numeric(slab.String(b))), nil
 	case KindNumeric:
 		n, bv := parseNumeric(b, slab)
 		if bv != nil {
 			return nil, bv
 		}
-		return n, nil
+		return slab.AnyNumeric(n), nil
 	case KindDecimalString:
-		return slab.String(b), nil
+		return slab.AnyString(slab.String(b)), nil
 	case KindBitBool:
 		return bitValue(b) != 0, nil
 	case KindBitInt64:
@@ -143,12 +146,16 @@ func (m *Mapping) ConvertIn(b []byte, loc *time.Location, slab *Slab) (any, *Bad
 		}
 		return int64(bitValue(b)), nil
 	case KindBitBytes:
-		return slab.Bytes(b), nil
+		return slab.AnyBytes(slab.Bytes(b)), nil
 	case KindString, KindTextString:
 		if !utf8.Valid(b) {
 			return nil, bad("invalid UTF-8 in text column")
 		}
-		return m.checkString(slab.String(b))
+		s := slab.String(b)
+		if bv := m.checkString(s); bv != nil {
+			return nil, bv
+		}
+		return slab.AnyString(s), nil
 	case KindSetArray:
 		return m.setMembers(b)
 	case KindJSON:
@@ -166,13 +173,13 @@ func (m *Mapping) ConvertIn(b []byte, loc *time.Location, slab *Slab) (any, *Bad
 		if m.MaxLen > 0 && int64(len(b)) > m.MaxLen {
 			return nil, bad("value of %d bytes exceeds BYTES(%d)", len(b), m.MaxLen)
 		}
-		return slab.Bytes(b), nil
+		return slab.AnyBytes(slab.Bytes(b)), nil
 	case KindDate:
 		d, err := parseDate(b)
 		if err != nil {
 			return nil, err
 		}
-		return d, nil
+		return slab.AnyDate(d), nil
 	case KindDatetime, KindTimestamp:
 		if m.Kind == KindTimestamp {
 			loc = time.UTC
@@ -181,7 +188,7 @@ func (m *Mapping) ConvertIn(b []byte, loc *time.Location, slab *Slab) (any, *Bad
 		if err != nil {
 			return nil, err
 		}
-		return t, nil
+		return slab.AnyTime(t), nil
 	}
 	return nil, unexpected(m, b)
 }
@@ -239,17 +246,17 @@ func unexpected(m *Mapping, v any) *BadValue {
 }
 
 // checkString applies Spanner's cell limit and the column's STRING(n).
-func (m *Mapping) checkString(s string) (any, *BadValue) {
+func (m *Mapping) checkString(s string) *BadValue {
 	if len(s) > MaxCellBytes {
-		return nil, bad("value of %d bytes exceeds Spanner's 10 MiB cell limit", len(s))
+		return bad("value of %d bytes exceeds Spanner's 10 MiB cell limit", len(s))
 	}
 	// A string of n bytes has at most n characters: count only when needed.
 	if m.MaxLen > 0 && int64(len(s)) > m.MaxLen {
 		if n := utf8.RuneCountInString(s); int64(n) > m.MaxLen {
-			return nil, bad("value of %d characters exceeds STRING(%d)", n, m.MaxLen)
+			return bad("value of %d characters exceeds STRING(%d)", n, m.MaxLen)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 func bitValue(b []byte) uint64 {
