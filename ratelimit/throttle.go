@@ -97,6 +97,9 @@ type Throttle struct {
 	winRows    int64
 	winStart   time.Time
 	lastRate   float64
+	// reading is set by the first query that reads rows: the observed
+	// rate's window starts there, not when the gate was made.
+	reading bool
 }
 
 // New starts a Throttle for cfg (validated and filled with defaults here).
@@ -221,7 +224,14 @@ func (t *Throttle) Acquire(ctx context.Context, kind Kind, rows int) (func(rowsR
 		return nil, err
 	}
 	t.mu.Lock()
-	t.waited += t.clock.Now().Sub(start)
+	now := t.clock.Now()
+	t.waited += now.Sub(start)
+	if rows > 0 && !t.reading {
+		// The first rows read: until now the job was planning (or not
+		// started), and counting that time would make the rate look
+		// slow and the first cut far too deep.
+		t.reading, t.winStart, t.winRows = true, now, 0
+	}
 	k := t.kinds[kind]
 	k.Queries++
 	t.kinds[kind] = k

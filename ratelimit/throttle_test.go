@@ -474,3 +474,24 @@ func TestThrottleReReservesWhenTheRateRises(t *testing.T) {
 		t.Fatal("the waiting query kept the delay of the old rate")
 	}
 }
+
+// TestThrottleRateFromFirstRead: the rate a first cut starts from is
+// measured from the first query that reads rows, not from when the gate
+// was made (a worker plans its tables first): 1000 rows read in the last
+// 0.1 s of the first second are 10,000 rows/s, not 1,000.
+func TestThrottleRateFromFirstRead(t *testing.T) {
+	th, clk, p := newScripted(t, Config{})
+	waitFor(t, func() bool { return clk.Waiters() >= 1 }) // the controller waits for its first sample
+	clk.Advance(900 * time.Millisecond)                   // planning: nothing read
+	rel, err := th.Acquire(context.Background(), Page, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel(1000)
+	p.set(40)                                // over max 25: cut to 25/40 of the observed rate
+	sampled(t, clk, p, 100*time.Millisecond) // t = 1 s
+	st := th.Status()
+	if want := 10000 * 25.0 / 40; st.State != Throttled || math.Abs(st.AllowedRowsPerSecond-want) > 1 {
+		t.Fatalf("state %s, allowed %.0f rows/s after the first cut, want %.0f (observed %.0f rows/s)", st.State, st.AllowedRowsPerSecond, want, st.RowsPerSecond)
+	}
+}
