@@ -48,6 +48,8 @@ type Job struct {
 	// Lanes is how many copy stages the pipeline deals chunks over
 	// (pipelines.Chunks): on Prism, how many chunks run side by side.
 	Lanes int `json:"lanes"`
+	// Worker is what each worker process decides once for itself.
+	Worker Worker `json:"worker"`
 	// DeadLetter is the local directory or gs:// prefix receiving one
 	// JSON-lines file of dead letters per chunk; empty: counted only.
 	DeadLetter string `json:"dead_letter,omitempty"`
@@ -64,6 +66,34 @@ type Job struct {
 	// Verify holds the settings of a verify job (nil for other jobs).
 	Verify *Verify `json:"verify,omitempty"`
 }
+
+// Worker is how a worker process runs the job's chunks.
+type Worker struct {
+	// GCPercent is the process's garbage collector target (GOGC; package
+	// gctune). GOGC in the worker's environment wins.
+	GCPercent int `json:"gc_percent"`
+	// MemoryLimitMB is the collector's soft memory limit; 0: half of the
+	// worker machine's memory. GOMEMLIMIT in the environment wins.
+	MemoryLimitMB int `json:"memory_limit_mb,omitempty"`
+	// InFlight bounds the chunks (verify: units) one worker process
+	// handles at once; 0: no bound. On Prism it is the lanes: Prism splits
+	// a lane's bundle whenever its chunks are slow, which put more chunks
+	// in flight, and so more memory in use, the larger the table. On
+	// Dataflow the runner sizes each worker's work.
+	InFlight int `json:"in_flight,omitempty"`
+}
+
+// Garbage-collector defaults (package gctune): a backfill collects at 3×
+// its live heap (a tenth less CPU for a bounded heap); verify keeps Go's
+// default, because it waits on Spanner and a higher target only grew its
+// memory.
+const (
+	DefaultGCPercent       = 200
+	DefaultVerifyGCPercent = 100
+	MinGCPercent           = 25
+	MaxGCPercent           = 2000
+	MinMemoryLimitMB       = 64
+)
 
 // Verify is what a verify job decides once (package verify).
 type Verify struct {
@@ -167,6 +197,12 @@ type Overrides struct {
 	BatchMutations *int
 	BatchBytes     *int64
 	Lanes          *int
+	// GCPercent and MemoryLimitMB are --gc-percent and --memory-limit-mb.
+	GCPercent     *int
+	MemoryLimitMB *int
+	// Dataflow says the job runs on Dataflow, whose runner sizes workers:
+	// one lane unless --lanes says otherwise, no in-flight bound.
+	Dataflow bool
 	// Verify, when set, makes the job a verify job; its numbers are
 	// checked here like every other setting.
 	Verify *Verify
@@ -216,8 +252,18 @@ func Resolve(s *spec.Spec, tables []*schema.Table, o Overrides) (Job, error) {
 	if j.Batch.Bytes, err = positive("--batch-bytes", nil, o.BatchBytes, DefaultBatchBytes, SpannerMaxBytes/2); err != nil {
 		return Job{}, err
 	}
-	if j.Lanes, err = positive("--lanes", nil, o.Lanes, DefaultLanes(), MaxLanes); err != nil {
+	if j.Worker, err = resolveWorker(o); err != nil {
 		return Job{}, err
+	}
+	lanes := DefaultLanes()
+	if o.Dataflow {
+		lanes = 1
+	}
+	if j.Lanes, err = positive("--lanes", nil, o.Lanes, lanes, MaxLanes); err != nil {
+		return Job{}, err
+	}
+	if !o.Dataflow {
+		j.Worker.InFlight = j.Lanes
 	}
 
 	if o.Verify != nil {
@@ -340,6 +386,27 @@ func flagName(setting string) string {
 		return "--page-rows"
 	}
 	return "--" + strings.ReplaceAll(k, "_", "-")
+}
+
+// resolveWorker decides the worker processes' collector setting.
+func resolveWorker(o Overrides) (Worker, error) {
+	w := Worker{GCPercent: DefaultGCPercent}
+	if o.Verify != nil {
+		w.GCPercent = DefaultVerifyGCPercent
+	}
+	if v := o.GCPercent; v != nil {
+		if *v < MinGCPercent || *v > MaxGCPercent {
+			return w, inputf("--gc-percent is %d; it must be between %d and %d (leave it out for the default, %d)", *v, MinGCPercent, MaxGCPercent, w.GCPercent)
+		}
+		w.GCPercent = *v
+	}
+	if v := o.MemoryLimitMB; v != nil {
+		if *v < MinMemoryLimitMB {
+			return w, inputf("--memory-limit-mb is %d; it must be at least %d (leave it out for half of the worker's memory)", *v, MinMemoryLimitMB)
+		}
+		w.MemoryLimitMB = *v
+	}
+	return w, nil
 }
 
 // resolveVerify checks a verify job's settings (flags only).

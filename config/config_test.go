@@ -98,6 +98,31 @@ func TestResolveBuiltInDefaults(t *testing.T) {
 	}
 }
 
+// TestResolveWorker: a worker process's collector target and in-flight
+// bound, by kind of job and runner, and the flags.
+func TestResolveWorker(t *testing.T) {
+	s := parse(t, "tables:\n  - source: a\n")
+	tables := []*schema.Table{table("a")}
+	for _, c := range []struct {
+		name  string
+		o     Overrides
+		want  Worker
+		lanes int
+	}{
+		{"backfill on Prism", Overrides{}, Worker{GCPercent: DefaultGCPercent, InFlight: DefaultLanes()}, DefaultLanes()},
+		{"verify keeps Go's default", Overrides{Verify: &Verify{MaxDiffs: 1}}, Worker{GCPercent: 100, InFlight: DefaultLanes()}, DefaultLanes()},
+		{"--lanes bounds the chunks in flight", Overrides{Lanes: intp(5)}, Worker{GCPercent: DefaultGCPercent, InFlight: 5}, 5},
+		{"Dataflow: one lane, no bound", Overrides{Dataflow: true}, Worker{GCPercent: DefaultGCPercent}, 1},
+		{"Dataflow with --lanes", Overrides{Dataflow: true, Lanes: intp(4)}, Worker{GCPercent: DefaultGCPercent}, 4},
+		{"flags", Overrides{GCPercent: intp(400), MemoryLimitMB: intp(2048)}, Worker{GCPercent: 400, MemoryLimitMB: 2048, InFlight: DefaultLanes()}, DefaultLanes()},
+	} {
+		j, err := Resolve(s, tables, c.o)
+		if err != nil || j.Worker != c.want || j.Lanes != c.lanes {
+			t.Errorf("%s: worker %+v, lanes %d, %v; want %+v, lanes %d", c.name, j.Worker, j.Lanes, err, c.want, c.lanes)
+		}
+	}
+}
+
 func TestResolveWriteMode(t *testing.T) {
 	s := parse(t, `defaults: {write_mode: version}
 tables:
@@ -138,6 +163,9 @@ func TestResolveRejects(t *testing.T) {
 		{"target retry window too short", "tables:\n  - source: a\n", Overrides{TargetRetryWindow: durp(10 * time.Millisecond)}, "--target-retry-window is 10ms"},
 		{"lanes zero", "tables:\n  - source: a\n", Overrides{Lanes: intp(0)}, "--lanes is 0"},
 		{"lanes too many", "tables:\n  - source: a\n", Overrides{Lanes: intp(65)}, "--lanes is 65; the maximum is 64"},
+		{"gc-percent too low", "tables:\n  - source: a\n", Overrides{GCPercent: intp(5)}, "--gc-percent is 5; it must be between 25 and 2000"},
+		{"gc-percent too high", "tables:\n  - source: a\n", Overrides{GCPercent: intp(5000)}, "--gc-percent is 5000"},
+		{"memory-limit-mb too low", "tables:\n  - source: a\n", Overrides{MemoryLimitMB: intp(10)}, "--memory-limit-mb is 10; it must be at least 64"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -50,6 +50,9 @@ type Engine struct {
 	// stopped is set once a chunk of this process learnt that the job
 	// must stop (interrupted, or taken over): later chunks skip at once.
 	stopped atomic.Bool
+	// slots bounds the chunks this process handles at once
+	// (Job.Worker.InFlight; nil: no bound).
+	slots chan struct{}
 }
 
 // ErrStopped ends a chunk copy that stopped because its job is stopping:
@@ -149,7 +152,28 @@ func build(ctx context.Context, job config.Job, db *sql.DB, client *spanner.Clie
 	}
 	e.Gate, e.Protect = gate, prot
 	e.Q = &source.Querier{DB: db, Gate: gate, Retry: job.SourceRetry, OnRetry: logSourceRetry}
+	if job.Worker.InFlight > 0 {
+		e.slots = make(chan struct{}, job.Worker.InFlight)
+	}
 	return e, nil
+}
+
+// Hold takes one of this process's in-flight slots for a chunk (or a
+// verify unit), waiting while Job.Worker.InFlight of them are taken; call
+// release (once or more) when the chunk is done. A runner that starts more chunks at once
+// than the job allows (Prism splits a slow lane's bundle) makes the extra
+// ones wait here instead of holding their pages in memory side by side.
+func (e *Engine) Hold(ctx context.Context) (release func(), err error) {
+	if e.slots == nil {
+		return func() {}, nil
+	}
+	select {
+	case e.slots <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-e.slots }) }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // logSourceRetry logs one retry of a source query: the cause and the time
@@ -415,6 +439,11 @@ func (e *Engine) Copy(ctx context.Context, c chunking.Chunk, store DeadLetterSto
 	if err != nil {
 		return Stats{}, err
 	}
+	release, err := e.Hold(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer release()
 	started := time.Now()
 	var between func(ReadStats) error
 	if e.Job.ID != "" {
@@ -501,6 +530,11 @@ func (e *Engine) Read(ctx context.Context, c chunking.Chunk, fn func(Row) error,
 	if err != nil {
 		return Stats{}, err
 	}
+	release, err := e.Hold(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer release()
 	var st Stats
 	st.Read, err = e.read(ctx, t, c, &st, dead, nil, fn)
 	return st, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/livemigrate/livemigrate/checkpoint"
 	"github.com/livemigrate/livemigrate/chunking"
@@ -108,5 +109,62 @@ func TestEngineReadMatchesTarget(t *testing.T) {
 		if d := w.plan.DiffColumns(r, got); d != nil {
 			t.Errorf("key %v: columns %v differ between the source read and Spanner", r[0], d)
 		}
+	}
+}
+
+// TestInFlightBound: a worker process reads at most Job.Worker.InFlight
+// chunks at once; another chunk waits for a slot (and gives up with its
+// context), and without a bound it runs at once.
+func TestInFlightBound(t *testing.T) {
+	ctx := testenv.Context(t)
+	e := testenv.New(t)
+	e.Exec(t, "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(10))", "INSERT INTO a SELECT seq, 'x' FROM seq_1_to_10")
+	j, err := job.Load(ctx, e.SpecYAML(t, "  - source: a\n"), job.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.DB.Close()
+	chunk := chunking.Chunk{Table: "a", Of: 1}
+	for _, bound := range []int{1, 0} {
+		cfg := j.Config
+		cfg.Worker.InFlight = bound
+		eng, err := copier.New(ctx, cfg, j.DB, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first chunk stops at its first row until told to go on.
+		first, goOn := make(chan struct{}), make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			_, err := eng.Read(ctx, chunk, func(copier.Row) error {
+				select {
+				case first <- struct{}{}:
+					<-goOn
+				default:
+				}
+				return nil
+			}, nil)
+			done <- err
+		}()
+		<-first
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		var rows int
+		_, err = eng.Read(short, chunk, func(copier.Row) error { rows++; return nil }, nil)
+		cancel()
+		switch {
+		case bound == 1 && (err == nil || rows > 0):
+			t.Errorf("bound 1: a second chunk read %d rows while the first was in flight (err %v)", rows, err)
+		case bound == 0 && (err != nil || rows != 10):
+			t.Errorf("no bound: the second chunk read %d rows, %v", rows, err)
+		}
+		close(goOn)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// The slot is free again.
+		if _, err := eng.Read(ctx, chunk, func(copier.Row) error { return nil }, nil); err != nil {
+			t.Errorf("bound %d: a chunk after the first: %v", bound, err)
+		}
+		eng.Close()
 	}
 }

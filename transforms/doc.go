@@ -20,6 +20,7 @@ import (
 
 	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/copier"
+	"github.com/livemigrate/livemigrate/gctune"
 )
 
 // Base is embedded by every DoFn of a job: the job configuration, and the
@@ -30,10 +31,12 @@ type Base struct {
 	eng *copier.Engine
 }
 
-// Setup opens (or joins) this process's engine for the job. The PII
-// keyset is read through Beam's filesystems, so a gs:// path works on
-// Dataflow workers.
+// Setup sets the worker process's garbage collector from the job (once
+// per process: gctune) and opens (or joins) this process's engine for the
+// job. The PII keyset is read through Beam's filesystems, so a gs:// path
+// works on Dataflow workers.
 func (b *Base) Setup(ctx context.Context) error {
+	gctune.Apply(b.Job.Worker.GCPercent, b.Job.Worker.MemoryLimitMB)
 	var err error
 	b.eng, err = copier.Open(ctx, b.Job, copier.WithReadFile(ReadFile))
 	return err

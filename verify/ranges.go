@@ -175,6 +175,13 @@ func (v *Verifier) CheckRange(ctx context.Context, r Range) (Result, error) {
 		return res, err
 	}
 	pend := newPending(v.Settings.MaxDiffs)
+	// The range's read and lookups take one of the process's in-flight
+	// slots (as a chunk's read does); the settle wait does not need one.
+	release, err := v.eng.Hold(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	var mu sync.Mutex // guards pend, res.Rows
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(lookupsInFlight)
@@ -218,6 +225,7 @@ func (v *Verifier) CheckRange(ctx context.Context, r Range) (Result, error) {
 	if werr := g.Wait(); werr != nil {
 		err = werr
 	}
+	release()
 	if err != nil {
 		return res, fmt.Errorf("verify %s: %w", r, err)
 	}

@@ -116,7 +116,7 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	batchRows := fs.Int("batch-rows", config.DefaultBatch.Rows, "max rows per Spanner commit")
 	batchMutations := fs.Int("batch-mutations", config.DefaultBatch.Mutations, "max mutations per Spanner commit (Spanner's limit is 80000)")
 	batchBytes := fs.Int64("batch-bytes", config.DefaultBatch.Bytes, "max bytes per Spanner commit (Spanner's limit is 100 MB)")
-	lanes := fs.Int("lanes", config.DefaultLanes(), "chunks copied side by side on Prism (one pipeline stage per lane; default: this machine's cores, 2 to 8; on Dataflow 1 unless given: workers scale there)")
+	worker := workerFlags(fs, "chunks copied", config.DefaultGCPercent)
 	srcWindow := fs.Duration("source-retry-window", retry.DefaultWindow, "how long MySQL may be unavailable (refused or lost connections, a restart) before the job stops")
 	dstWindow := fs.Duration("target-retry-window", retry.DefaultWindow, "how long Spanner may be unavailable before the job stops")
 	fs.DurationVar(&o.leaseTimeout, "lease-timeout", DefaultLeaseTimeout, "a run of the same job whose heartbeat is older than this is presumed dead and taken over")
@@ -130,8 +130,8 @@ func backfillCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 			PageRows: changedInt(fs, "page-rows", pageRows), BatchRows: changedInt(fs, "batch-rows", batchRows),
 			BatchMutations: changedInt(fs, "batch-mutations", batchMutations), BatchBytes: changedInt64(fs, "batch-bytes", batchBytes),
 			SourceRetryWindow: changedDuration(fs, "source-retry-window", srcWindow), TargetRetryWindow: changedDuration(fs, "target-retry-window", dstWindow),
-			Lanes: lanesFlag(fs, lanes),
 		}
+		worker(&o.overrides)
 		stop := newInterrupts()
 		defer stop.close()
 

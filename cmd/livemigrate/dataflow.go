@@ -20,6 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 	"github.com/spf13/pflag"
 
+	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/job"
 )
 
@@ -155,16 +156,19 @@ func submittedAsync(res beam.PipelineResult, jobID, specPath string) {
 	fmt.Fprintf(os.Stderr, "submitted Dataflow job %s (%s); follow it with: livemigrate status --job %s --spec %s\n", beamFlag("job_name"), id, jobID, specPath)
 }
 
-// lanesFlag is --lanes when given; on Dataflow one lane otherwise (its
-// workers scale out: lanes are for Prism, where one process runs every
-// chunk); else nil, the machine's default.
-func lanesFlag(fs *pflag.FlagSet, lanes *int) *int {
-	if fs.Changed("lanes") {
-		return lanes
+// workerFlags adds the flags of how worker processes run the job's chunks
+// (what: "chunks copied", "chunks verified"); the returned func puts the
+// ones given, and the runner, into o (config.Resolve decides the rest: on
+// Dataflow one lane unless --lanes says otherwise, since its workers scale
+// out, and no in-flight bound).
+func workerFlags(fs *pflag.FlagSet, what string, defGC int) func(o *config.Overrides) {
+	lanes := fs.Int("lanes", config.DefaultLanes(), what+" side by side on Prism (one pipeline stage per lane, and at most that many chunks in flight per worker process; default: this machine's cores, 2 to 8; on Dataflow 1 unless given: workers scale there)")
+	gc := fs.Int("gc-percent", defGC, fmt.Sprintf("worker processes' garbage collector target (GOGC: collect when the heap has grown by this %% over its live part; %d to %d); higher is faster and uses more memory; GOGC in a worker's environment wins", config.MinGCPercent, config.MaxGCPercent))
+	mem := fs.Int("memory-limit-mb", 0, "worker processes' soft memory limit in MiB (default: half of the worker machine's memory); GOMEMLIMIT in a worker's environment wins")
+	return func(o *config.Overrides) {
+		o.Lanes = changedInt(fs, "lanes", lanes)
+		o.GCPercent = changedInt(fs, "gc-percent", gc)
+		o.MemoryLimitMB = changedInt(fs, "memory-limit-mb", mem)
+		o.Dataflow = isDataflow()
 	}
-	if isDataflow() {
-		one := 1
-		return &one
-	}
-	return nil
 }

@@ -82,15 +82,16 @@ func verifyCmd(fs *pflag.FlagSet) func(ctx context.Context) error {
 	pageRows := fs.Int("page-rows", config.DefaultPageRows, "rows per source page and per Spanner lookup, overriding the spec's chunking.page_rows")
 	chunkRows := fs.Int("chunk-rows", chunking.DefaultTargetRows, "target rows per chunk (a new run's plan), overriding the spec's chunking.target_rows")
 	chunkBytes := fs.Int64("chunk-bytes", chunking.DefaultMaxBytes, "max estimated bytes per chunk, overriding the spec's chunking.max_bytes")
-	lanes := fs.Int("lanes", config.DefaultLanes(), "chunks verified side by side on Prism (default: this machine's cores, 2 to 8; on Dataflow 1 unless given)")
+	worker := workerFlags(fs, "chunks verified", config.DefaultVerifyGCPercent)
 	return func(ctx context.Context) error {
 		var err error
 		if *history {
 			err = verifyHistory(ctx, os.Stdout, *specPath, *historyRuns)
 		} else {
 			o := config.Overrides{ChunkRows: changedInt(fs, "chunk-rows", chunkRows), ChunkBytes: changedInt64(fs, "chunk-bytes", chunkBytes),
-				PageRows: changedInt(fs, "page-rows", pageRows), Lanes: lanesFlag(fs, lanes),
-				Verify: &config.Verify{Settle: *settle, Rounds: *rounds, MaxDiffs: *maxDiffs, Since: *since, Repair: *repair}}
+				PageRows: changedInt(fs, "page-rows", pageRows),
+				Verify:   &config.Verify{Settle: *settle, Rounds: *rounds, MaxDiffs: *maxDiffs, Since: *since, Repair: *repair}}
+			worker(&o)
 			err = runVerify(ctx, os.Stdout, *specPath, *jobID, *reportJSON, o)
 		}
 		switch {
