@@ -58,6 +58,9 @@ type options struct {
 	// Repeat runs every measurement this many times; the report keeps the
 	// lower median.
 	Repeat int
+	// Pairs is how many back-to-back (1)+(3) pairs run when both are
+	// selected; (3)/(1) is the median of the pairs' ratios.
+	Pairs int
 	// FreshEmulator starts a private emulator for the run (a long-lived
 	// emulator slows read-write transactions by an order of magnitude).
 	FreshEmulator bool
@@ -74,6 +77,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	pageRows := fs.Int("page-rows", 2000, "livemigrate source page size (rows)")
 	lanes := fs.Int("lanes", 0, "livemigrate's --lanes (chunks side by side on Prism; 0: its default, the machine's cores)")
 	repeat := fs.Int("repeat", 2, "run each measurement this many times and report the (lower) median")
+	pairs := fs.Int("pairs", 5, "with scan and extract: run them as this many back-to-back pairs; (3)/(1) is the median of the pairs' ratios")
 	fresh := fs.Bool("fresh-emulator", true, "start a fresh Spanner emulator for the run on other ports (and stop it after)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -81,9 +85,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	o := &options{Only: map[string]bool{}, Out: *out, CPUProfile: *cpu, PageRows: *pageRows, Lanes: *lanes, Repeat: *repeat, FreshEmulator: *fresh}
-	if o.Repeat < 1 {
-		return nil, fmt.Errorf("--repeat must be at least 1")
+	o := &options{Only: map[string]bool{}, Out: *out, CPUProfile: *cpu, PageRows: *pageRows, Lanes: *lanes, Repeat: *repeat, Pairs: *pairs, FreshEmulator: *fresh}
+	if o.Repeat < 1 || o.Pairs < 1 {
+		return nil, fmt.Errorf("--repeat and --pairs must be at least 1")
 	}
 	spec := *sizes
 	if *quick {
@@ -225,11 +229,11 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 	spID := func(m string) string { return fmt.Sprintf("lb%s_%s_%d_%d", tag, m, n, attempt) }
 	run.EmulatorRSSMBBefore = st.emulatorRSSMB()
 	defer func() { run.EmulatorRSSMBAfter = st.emulatorRSSMB() }()
-	// repeated runs f o.Repeat times and keeps the lower median, with the
-	// load average around each run.
-	repeated := func(name string, f func() (*Measurement, error)) (*Measurement, error) {
+	// repeated runs f n times and keeps the lower median, with the load
+	// average around each run.
+	repeated := func(name string, reps int, f func() (*Measurement, error)) (*Measurement, error) {
 		var ms []*Measurement
-		for attempt = 0; attempt < o.Repeat; attempt++ {
+		for attempt = 0; attempt < reps; attempt++ {
 			before := loadAvg()
 			if busy := cpuBusy(500 * time.Millisecond); busy > 0.25 {
 				logf(logw, "size %d: %s: warning: %.0f %% of the machine's %d cores busy with other work before the run (load average %.2f): figures are unreliable",
@@ -252,8 +256,14 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 			logf(logw, "size %d: plan %.4fs (%d chunks) vs COUNT(*) %.4fs", n, run.Plan.PlanSeconds, run.Plan.Chunks, run.Plan.CountSeconds)
 		}
 	}
-	if o.Only[mScan] {
-		if run.Scan, err = repeated(mScan, func() (*Measurement, error) { return measureScan(ctx, d) }); err != nil {
+	// (1) and (3) run as back-to-back pairs when both are asked for: the
+	// raw scan's speed moves with the machine from minute to minute, and a
+	// ratio of two runs minutes apart said more about that than about the
+	// extraction.
+	paired := o.Only[mScan] && o.Only[mExtract]
+	var scans []*Measurement
+	if o.Only[mScan] && !paired {
+		if run.Scan, err = repeated(mScan, o.Repeat, func() (*Measurement, error) { return measureScan(ctx, d) }); err != nil {
 			fail(mScan, err)
 		} else {
 			logf(logw, "size %d: raw scan %.0f rows/s", n, run.Scan.RowsPerSec)
@@ -261,7 +271,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 	}
 	if o.Only[mSink] {
 		logf(logw, "size %d: raw sink ...", n)
-		if run.Sink, err = repeated(mSink, func() (*Measurement, error) {
+		if run.Sink, err = repeated(mSink, o.Repeat, func() (*Measurement, error) {
 			if err := st.freshTarget(logw, fmt.Sprintf("size %d: %s", n, mSink)); err != nil {
 				return nil, err
 			}
@@ -312,7 +322,19 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 			cfg.CPUProfile, _ = filepath.Abs(fmt.Sprintf("%s-%s-%d.cpu.pprof", prefix, c.name, n))
 		}
 		var verifies []*Measurement
-		m, err := repeated(c.name, func() (*Measurement, error) {
+		reps := o.Repeat
+		if paired && c.name == mExtract {
+			reps = o.Pairs
+		}
+		m, err := repeated(c.name, reps, func() (*Measurement, error) {
+			if paired && c.name == mExtract {
+				s, err := measureScan(ctx, d)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", mScan, err)
+				}
+				s.LoadBefore, s.LoadAfter = loadAvg(), loadAvg()
+				scans = append(scans, s)
+			}
 			if c.ddl != nil {
 				if err := st.freshTarget(logw, fmt.Sprintf("size %d: %s", n, c.name)); err != nil {
 					return nil, err
@@ -331,7 +353,9 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 			if c.kind == kindBeam {
 				// databaseio/spannerio count nothing: the target count
 				// below checks that every row landed.
+				gc := m.WorkerGC
 				*m = *withRSS(newMeasurement(d.Rows, time.Duration(m.Seconds*float64(time.Second))), m.PeakRSSMB)
+				m.WorkerGC = gc
 			}
 			if c.ddl != nil {
 				got, err := countSpanner(ctx, cfg.Job.Database, d.Plans)
@@ -362,12 +386,23 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 			run.Verify = lowerMedian(verifies)
 			verifies = nil
 		}
+		if len(scans) > 0 {
+			run.Scan = lowerMedian(scans)
+			logf(logw, "size %d: raw scan %.0f rows/s", n, run.Scan.RowsPerSec)
+		}
 		if err != nil {
 			fail(c.name, err)
 			continue
 		}
 		*c.dst = m
 		logf(logw, "size %d: %s %.0f rows/s, peak RSS %.0f MB", n, c.name, m.RowsPerSec, m.PeakRSSMB)
+		if c.name == mExtract && len(scans) == len(m.Samples) {
+			for i, s := range scans {
+				run.ExtractOverScanPairs = append(run.ExtractOverScanPairs, m.Samples[i]/s.RowsPerSec)
+			}
+			logf(logw, "size %d: (3)/(1) pairs %s", n, fmtRatios(run.ExtractOverScanPairs))
+		}
+		scans = nil
 	}
 	run.ratios()
 	return run
@@ -376,7 +411,8 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 // measureVerify is (7): the verify pipeline over the target the
 // end-to-end run just filled (same Spanner database), which must be clean.
 func measureVerify(ctx context.Context, e2e childConfig, d *dataset, n int64, prefix string, profile bool, fail func(error), logw io.Writer) *Measurement {
-	cfg := childConfig{Kind: kindVerify, Job: e2e.Job}
+	cfg := childConfig{Kind: kindVerify, Job: d.VerifyJob}
+	cfg.Job.Database = e2e.Job.Database
 	if profile {
 		cfg.CPUProfile, _ = filepath.Abs(fmt.Sprintf("%s-%s-%d.cpu.pprof", prefix, mVerify, n))
 	}
@@ -438,7 +474,7 @@ func runChildProcess(ctx context.Context, cfg childConfig) (*Measurement, error)
 		return nil, fmt.Errorf("child %s result: %v", cfg.Kind, err)
 	}
 	m := newMeasurement(res.Rows, time.Duration(res.Seconds*float64(time.Second)))
-	m.Chunks, m.Drift = res.Chunks, res.Drift
+	m.Chunks, m.Drift, m.WorkerGC = res.Chunks, res.Drift, res.GC
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.PeakRSSMB = float64(ru.Maxrss) / 1024 // Linux reports KiB
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/copier"
+	"github.com/livemigrate/livemigrate/gctune"
 	"github.com/livemigrate/livemigrate/pipelines"
 	"github.com/livemigrate/livemigrate/spec"
 	"github.com/livemigrate/livemigrate/transforms"
@@ -56,6 +57,8 @@ type childResult struct {
 	Seconds float64 `json:"seconds"`
 	// Drift is what a verify run found (missing + extra + different).
 	Drift int64 `json:"drift,omitempty"`
+	// GC is the child's garbage-collector setting.
+	GC string `json:"gc"`
 }
 
 func init() {
@@ -117,7 +120,7 @@ func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
 		// looked up by key, every Spanner key checked in the source.
 		job := cfg.Job
 		job.ID = "lmbench-verify"
-		job.Verify = &config.Verify{Settle: config.DefaultSettle, Rounds: config.DefaultRounds, MaxDiffs: config.DefaultMaxDiffs, Now: time.Now()}
+		job.Verify.Now = time.Now()
 		p = pipelines.Verify(job)
 	case kindBeam:
 		var err error
@@ -138,13 +141,20 @@ func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// livemigrate's workers set their collector from the job (gctune, in
+	// their DoFns' Setup: the same call, so the first one decides); the
+	// hand-written baseline keeps Go's.
+	gc := "Go's default"
+	if cfg.Kind != kindBeam {
+		gc = gctune.Apply(cfg.Job.Worker.GCPercent, cfg.Job.Worker.MemoryLimitMB).String()
+	}
 	start := time.Now()
 	pr, err := beamx.RunWithMetrics(ctx, p)
 	el := time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	res := &childResult{Seconds: el.Seconds()}
+	res := &childResult{Seconds: el.Seconds(), GC: gc}
 	if pr != nil {
 		for _, c := range pr.Metrics().AllMetrics().Counters() {
 			switch {

@@ -191,11 +191,13 @@ type dataset struct {
 	Tables []benchTable
 	Plans  []schema.TablePlan
 	// Job is the resolved job configuration over the dataset (every
-	// measurement sets its own target database).
-	Job    config.Job
-	Rows   int64
-	Pool   *sql.DB
-	GenSec float64
+	// measurement sets its own target database); VerifyJob the same
+	// resolved as a verify job (livemigrate verify's defaults).
+	Job       config.Job
+	VerifyJob config.Job
+	Rows      int64
+	Pool      *sql.DB
+	GenSec    float64
 }
 
 // generate creates database name with the tables of a run of n rows.
@@ -235,6 +237,11 @@ func (s *stack) generate(ctx context.Context, name string, n int64, pageRows, la
 		d.Rows += t.Rows
 	}
 	if d.Job, err = config.Resolve(bs, introspected, overrides(pageRows, lanes)); err != nil {
+		return d, err
+	}
+	vo := overrides(pageRows, lanes)
+	vo.Verify = &config.Verify{Settle: config.DefaultSettle, Rounds: config.DefaultRounds, MaxDiffs: config.DefaultMaxDiffs}
+	if d.VerifyJob, err = config.Resolve(bs, introspected, vo); err != nil {
 		return d, err
 	}
 	d.Plans = d.Job.Plans()

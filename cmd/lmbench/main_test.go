@@ -29,7 +29,7 @@ func TestSmoke(t *testing.T) {
 	testenv.Load(t) // fails with "run make up" when the stack is missing; loads .stack/env
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	code := benchMain(testenv.Context(t), []string{"--sizes", "2000,3000", "--out", out, "--cpuprofile"}, &stdout, &stderr)
+	code := benchMain(testenv.Context(t), []string{"--sizes", "2000,3000", "--out", out, "--cpuprofile", "--pairs", "3"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("lmbench exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
@@ -76,8 +76,18 @@ func TestSmoke(t *testing.T) {
 			if m.Rows != wantRows || m.RowsPerSec <= 0 || m.SecPerMillion <= 0 {
 				t.Errorf("size %d: %s = %+v; want %d rows and positive rates", r.Size, name, m, wantRows)
 			}
-			if len(m.Samples) != 2 || m.LoadBefore <= 0 || m.LoadAfter <= 0 {
-				t.Errorf("size %d: %s has samples %v, load %.2f→%.2f; want 2 samples and the load around the run", r.Size, name, m.Samples, m.LoadBefore, m.LoadAfter)
+			// Scan and extract run as 3 back-to-back pairs, the rest twice.
+			reps := 2
+			if name == mScan || name == mExtract {
+				reps = 3
+			}
+			if len(m.Samples) != reps || m.LoadBefore <= 0 || m.LoadAfter <= 0 {
+				t.Errorf("size %d: %s has samples %v, load %.2f→%.2f; want %d samples and the load around the run", r.Size, name, m.Samples, m.LoadBefore, m.LoadAfter, reps)
+			}
+			// livemigrate's workers run with the job's collector setting.
+			wantGC := map[string]string{mExtract: "GOGC=200 (job)", mE2E: "GOGC=200 (job)", mVerify: "GOGC=100 (job)", mBeam: "Go's default"}[name]
+			if wantGC != "" && !strings.HasPrefix(m.WorkerGC, wantGC) {
+				t.Errorf("size %d: %s ran with garbage collector %q, want %q", r.Size, name, m.WorkerGC, wantGC)
 			}
 			child := name != mScan && name != mSink
 			if child && m.PeakRSSMB <= 0 {
@@ -99,6 +109,15 @@ func TestSmoke(t *testing.T) {
 		}
 		if r.ExtractOverScan <= 0 || r.E2EOverSink <= 0 || r.E2EOverBeam <= 0 || r.VerifyOverE2E <= 0 {
 			t.Errorf("size %d: ratios missing: %+v", r.Size, r)
+		}
+		if len(r.ExtractOverScanPairs) != 3 || r.ExtractOverScan != median(r.ExtractOverScanPairs) {
+			t.Errorf("size %d: (3)/(1) %.2f from pairs %v, want the median of 3 pairs", r.Size, r.ExtractOverScan, r.ExtractOverScanPairs)
+		}
+	}
+	// Runs this short cannot show the controller holding a CPU target.
+	for _, tc := range rep.Targets {
+		if strings.HasPrefix(tc.Target, "(3c)") && (tc.NA == "" || tc.Met) {
+			t.Errorf("%s at %s: %+v; want it judged not applicable", tc.Target, tc.Size, tc)
 		}
 	}
 	if len(rep.MemoryGrowth) < 3 || len(rep.CostDrift) < 5 {
@@ -146,6 +165,7 @@ func TestOptions(t *testing.T) {
 		{args: []string{"--sizes", "abc"}, wantErr: "--sizes"},
 		{args: []string{"--only", "speed"}, wantErr: "unknown measurement"},
 		{args: []string{"extra"}, wantErr: "unexpected argument"},
+		{args: []string{"--pairs", "0"}, wantErr: "--pairs"},
 	} {
 		o, err := parseOptions(tc.args, &bytes.Buffer{})
 		if tc.wantErr != "" {
@@ -158,8 +178,8 @@ func TestOptions(t *testing.T) {
 			t.Errorf("%v: %v", tc.args, err)
 			continue
 		}
-		if tc.args == nil && (o.Repeat != 2 || !o.FreshEmulator) {
-			t.Errorf("defaults: repeat %d, fresh emulator %v; want 2 and true", o.Repeat, o.FreshEmulator)
+		if tc.args == nil && (o.Repeat != 2 || o.Pairs != 5 || !o.FreshEmulator) {
+			t.Errorf("defaults: repeat %d, pairs %d, fresh emulator %v; want 2, 5 and true", o.Repeat, o.Pairs, o.FreshEmulator)
 		}
 		if len(o.Sizes) != len(tc.sizes) {
 			t.Errorf("%v: sizes %v, want %v", tc.args, o.Sizes, tc.sizes)
@@ -177,5 +197,39 @@ func TestOptions(t *testing.T) {
 				t.Errorf("%v: %s not selected", tc.args, m)
 			}
 		}
+	}
+}
+
+// TestCPUTargetJudgedOnlyOnLongRuns: (3c) is judged where the unthrottled
+// extraction lasted the controller's first samples, and n/a otherwise.
+func TestCPUTargetJudgedOnlyOnLongRuns(t *testing.T) {
+	run := func(size int64, seconds, cpu float64) *SizeRun {
+		return &SizeRun{Size: size, CPUTarget: 30, Extract: &Measurement{Seconds: seconds, MysqldCPUPercent: 60},
+			ExtractCPUTarget: &Measurement{Seconds: 2 * seconds, MysqldCPUPercent: cpu}}
+	}
+	rep := &Report{Runs: []*SizeRun{run(100000, 0.4, 55), run(1000000, 3, 36), run(2000000, 6, 55)}}
+	rep.summarise()
+	var got []TargetCheck
+	for _, tc := range rep.Targets {
+		if strings.HasPrefix(tc.Target, "(3c)") {
+			got = append(got, tc)
+		}
+	}
+	if len(got) != 3 {
+		t.Fatalf("(3c) checks: %+v", got)
+	}
+	if got[0].NA == "" || got[0].Met {
+		t.Errorf("a 0.4 s run: %+v; want n/a", got[0])
+	}
+	if got[1].NA != "" || !got[1].Met {
+		t.Errorf("a 3 s run at 36 %% against 30 %%: %+v; want met", got[1])
+	}
+	if got[2].NA != "" || got[2].Met {
+		t.Errorf("a 6 s run at 55 %% against 30 %%: %+v; want missed", got[2])
+	}
+	var md bytes.Buffer
+	writeMarkdown(&md, rep)
+	if !strings.Contains(md.String(), "n/a: the unthrottled run took 0.40 s") {
+		t.Errorf("markdown does not say why (3c) is not judged:\n%s", md.String())
 	}
 }

@@ -39,6 +39,8 @@ type Measurement struct {
 	Samples          []float64 `json:"samples_rows_per_sec,omitempty"`
 	// Drift is what a verify measurement found (must be 0).
 	Drift int64 `json:"drift,omitempty"`
+	// WorkerGC is the child's garbage-collector setting (gctune).
+	WorkerGC string `json:"worker_gc,omitempty"`
 }
 
 func newMeasurement(rows int64, d time.Duration) *Measurement {

@@ -42,12 +42,24 @@ func throttledJob(job config.Job, pidFile string, cpuMax float64) config.Job {
 	cpu := &ratelimit.CPUProbe{Proc: &ratelimit.ProcCPU{PIDFile: pidFile}}
 	if cpuMax > 0 {
 		cpu.Max, cpu.Critical = cpuMax, cpuMax*3
+		// A target can only be held once the controller has sampled a
+		// few times: sample 4× a second (the default is 1 s), so a run
+		// of a second or two is long enough to judge.
+		job.Throttle.SampleInterval = ratelimit.Duration(cpuTargetSample)
 	} else {
 		cpu.Max, cpu.Critical = 1000, 2000 // on, never limiting: the probe's cost alone
 	}
 	job.Throttle.CPU = cpu
 	return job
 }
+
+// cpuTargetSample is the controller's sample interval under (3c); the
+// target is judged only where the unthrottled run (3) lasts
+// cpuTargetSamples of them.
+const (
+	cpuTargetSample  = 250 * time.Millisecond
+	cpuTargetSamples = 4
+)
 
 // mysqldPIDFile is the stack's MariaDB pid file.
 func mysqldPIDFile() string {
