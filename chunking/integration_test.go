@@ -1,16 +1,19 @@
 package chunking_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/livemigrate/livemigrate/chunking"
 	"github.com/livemigrate/livemigrate/config"
 	"github.com/livemigrate/livemigrate/copier"
 	"github.com/livemigrate/livemigrate/internal/testenv"
+	"github.com/livemigrate/livemigrate/ratelimit"
 	"github.com/livemigrate/livemigrate/schema"
 	"github.com/livemigrate/livemigrate/source"
 	"github.com/livemigrate/livemigrate/spec"
@@ -460,5 +463,87 @@ func TestPlanRefusesEnumKey(t *testing.T) {
 	_, err := chunking.Plan(testenv.Context(t), &source.Querier{DB: db}, p, chunking.Options{TargetRows: 1})
 	if err == nil || !strings.Contains(err.Error(), "ENUM") {
 		t.Fatalf("got %v, want an error naming the ENUM key", err)
+	}
+}
+
+// countingGate counts the planning queries that pass it.
+type countingGate struct{ plans atomic.Int64 }
+
+func (g *countingGate) Acquire(ctx context.Context, kind ratelimit.Kind, _ int) (func(int), error) {
+	if kind == ratelimit.Plan {
+		g.plans.Add(1)
+	}
+	return func(int) {}, ctx.Err()
+}
+
+// TestPlanDenseIntegerKeys: a one-column integer key that fills its range
+// is planned from MIN and MAX alone (one query instead of a walk over the
+// whole index), for signed, negative and unsigned 64-bit ranges; every
+// chunk spans the target's width, so none holds more than the target, the
+// chunks still cover every row once, and the planned rows estimate what
+// each chunk reads. A sparse key, or a table whose statistics know no rows,
+// keeps the exact walk.
+func TestPlanDenseIntegerKeys(t *testing.T) {
+	e := testenv.New(t)
+	db := open(t, e)
+	ctx := testenv.Context(t)
+	const target = 1000
+	for _, c := range []struct {
+		name, ddl, fill string
+		dense           bool
+	}{
+		{"auto_increment with gaps", "BIGINT NOT NULL AUTO_INCREMENT", "INSERT INTO %s (v) SELECT seq FROM seq_1_to_12000", true},
+		{"negative to positive", "INT NOT NULL", "INSERT INTO %s SELECT CAST(seq AS SIGNED) - 6000, seq FROM seq_1_to_12000", true},
+		{"unsigned above int64", "BIGINT UNSIGNED NOT NULL", "INSERT INTO %s SELECT 18446744073709539615 + seq, seq FROM seq_1_to_12000", true},
+		{"unsigned across int64's max", "BIGINT UNSIGNED NOT NULL", "INSERT INTO %s SELECT 9223372036854769807 + seq, seq FROM seq_1_to_12000", true},
+		{"small signed type", "SMALLINT NOT NULL", "INSERT INTO %s SELECT CAST(seq AS SIGNED) - 32768, seq FROM seq_0_to_11999", true},
+		{"sparse", "BIGINT NOT NULL", "INSERT INTO %s SELECT seq * 10, seq FROM seq_1_to_12000", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			table := "d" + strings.NewReplacer(" ", "_", "'", "").Replace(c.name)
+			e.Exec(t, fmt.Sprintf("CREATE TABLE %s (id %s PRIMARY KEY, v INT)", table, c.ddl), fmt.Sprintf(c.fill, table))
+			if c.name == "auto_increment with gaps" {
+				e.Exec(t, "DELETE FROM "+table+" WHERE id % 50 = 7")
+			}
+			p := tablePlan(t, e, db, table)
+			g := &countingGate{}
+			chunks, err := chunking.Plan(ctx, &source.Querier{DB: db, Gate: g}, p, chunking.Options{TargetRows: target})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := checkCover(t, db, p, chunks, 300)
+			var total, planned int64
+			for i, n := range got {
+				total += n
+				planned += chunks[i].Rows
+				if c.dense && n > target+target/4 {
+					t.Errorf("chunk %s read %d rows, more than its width allows (%d)", chunks[i], n, target+target/4)
+				}
+			}
+			rows := int64(len(allKeys(t, db, p)))
+			if total != rows {
+				t.Fatalf("read %d rows, table has %d", total, rows)
+			}
+			if dense := g.plans.Load() == 1; dense != c.dense {
+				t.Fatalf("%d planning queries (statistics: %d rows); want the dense plan: %v", g.plans.Load(), p.Table.EstimatedRows, c.dense)
+			}
+			if c.dense && (len(chunks) < 10 || len(chunks) > 13 || float64(planned) < 0.5*float64(rows) || float64(planned) > 2*float64(rows)) {
+				t.Errorf("%d chunks planning %d rows for %d rows of target %d", len(chunks), planned, rows, target)
+			}
+			// Statistics far above the truth still give a covering plan of
+			// chunks no wider than the target; none at all give the walk.
+			for _, est := range []int64{rows * 40, 0} {
+				p.Table.EstimatedRows = est
+				g := &countingGate{}
+				chunks, err := chunking.Plan(ctx, &source.Querier{DB: db, Gate: g}, p, chunking.Options{TargetRows: target})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkCover(t, db, p, chunks, 300)
+				if est == 0 && g.plans.Load() == 1 && len(chunks) > 1 {
+					t.Errorf("no statistics: planned by arithmetic")
+				}
+			}
+		})
 	}
 }

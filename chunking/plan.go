@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/livemigrate/livemigrate/ratelimit"
@@ -65,6 +66,9 @@ func (o Options) RowsPerChunk(avgRowLength int64) int {
 // planned range later are still copied. An empty or small table is one
 // unbounded chunk.
 //
+// A one-column integer key that fills its range is split by arithmetic
+// instead (dense): no walk.
+//
 // Every query goes through q, so planning passes the source throttle and
 // rides out transient errors like any other read.
 func Plan(ctx context.Context, q *source.Querier, p *schema.TablePlan, o Options) ([]Chunk, error) {
@@ -73,6 +77,9 @@ func Plan(ctx context.Context, q *source.Querier, p *schema.TablePlan, o Options
 	}
 	n := o.RowsPerChunk(p.Table.AvgRowLength)
 	w := walker{q: q, p: p, cols: KeyColumns(p), index: KeyIndex(p)}
+	if chunks, ok, err := w.dense(ctx, n); err != nil || ok {
+		return chunks, err
+	}
 	var bounds []Key
 	var last Key
 	for {
@@ -115,6 +122,114 @@ func Plan(ctx context.Context, q *source.Querier, p *schema.TablePlan, o Options
 		lower = c.Upper
 	}
 	return chunks, nil
+}
+
+// DenseFill is the share of its key range a table's rows must fill, by the
+// table statistics' estimate, for Plan to split a one-column integer key's
+// range by arithmetic instead of walking the index.
+const DenseFill = 0.5
+
+// dense plans a table whose key is one integer column filling its range
+// (AUTO_INCREMENT ids, the common case) from the key's smallest and largest
+// value alone: a boundary every n key values. Two index dives replace the
+// walk, which reads the whole index — as much work for MySQL as COUNT(*),
+// and every chunk waits for it. No chunk can hold more than n rows (it
+// spans n key values); a gap only makes a chunk smaller, and the planned
+// row counts are estimates (width × the estimated fill). ok is false when
+// the key is not such a key, or the table's estimated rows fill less than
+// DenseFill of the range: a sparse or skewed key would make many small
+// chunks, so it keeps the walk.
+func (w *walker) dense(ctx context.Context, n int) (chunks []Chunk, ok bool, err error) {
+	est := w.p.Table.EstimatedRows
+	if len(w.cols) != 1 || !integerKey(w.p) || est <= 0 {
+		return nil, false, nil
+	}
+	k := make(Key, 2)
+	found, err := w.q.QueryRow(ctx, ratelimit.Plan, rangeQuery(w.p.Source, w.index, w.cols[0]), nil, &k[0], &k[1])
+	if err != nil {
+		return nil, false, fmt.Errorf("plan %s: %w", w.p.Source, err)
+	}
+	if !found || k[0] == nil {
+		// Empty: one chunk, unbounded both ways.
+		return []Chunk{{Table: w.p.Source, Of: 1}}, true, nil
+	}
+	// Every integer key arrives as int64 but an unsigned BIGINT's, which
+	// may also arrive as uint64.
+	signed := !w.cols[0].Unsigned
+	lo, okLo := keyPosition(NormalizeKey(w.cols, k[:1])[0], signed)
+	hi, okHi := keyPosition(NormalizeKey(w.cols, k[1:])[0], signed)
+	if !okLo || !okHi || hi < lo {
+		return nil, false, nil
+	}
+	span := hi - lo + 1 // 0: the whole 64-bit range, never dense
+	if span == 0 || float64(est) < DenseFill*float64(span) {
+		return nil, false, nil
+	}
+	fill := min(1, float64(est)/float64(span))
+	var bounds []uint64
+	for b := lo + uint64(n) - 1; b < hi && b >= lo; b += uint64(n) {
+		bounds = append(bounds, b)
+	}
+	// A last chunk under a quarter of the width joins the previous one.
+	if len(bounds) > 0 && hi-bounds[len(bounds)-1] < uint64(n)/4 {
+		bounds = bounds[:len(bounds)-1]
+	}
+	chunks = make([]Chunk, len(bounds)+1)
+	var lower []byte
+	prev := lo - 1
+	for i := range chunks {
+		c := Chunk{Table: w.p.Source, ID: i, Of: len(chunks), Lower: lower}
+		end := hi
+		if i < len(bounds) {
+			end = bounds[i]
+			c.Upper = EncodeKey(Key{keyValue(end, signed)})
+		}
+		c.Rows = int64(math.Round(fill * float64(end-prev)))
+		chunks[i] = c
+		lower, prev = c.Upper, end
+	}
+	return chunks, true, nil
+}
+
+// integerKey says whether p's key is one integer column (not BIT, YEAR or
+// a decimal).
+func integerKey(p *schema.TablePlan) bool {
+	cols := p.KeyColumns()
+	if len(cols) != 1 {
+		return false
+	}
+	switch cols[0].Column.DataType {
+	case "tinyint", "smallint", "mediumint", "int", "bigint":
+		return true
+	}
+	return false
+}
+
+// keyPosition maps an integer key value to an unsigned position that
+// orders as the column does (signed values offset by 2^63).
+func keyPosition(v any, signed bool) (uint64, bool) {
+	switch x := v.(type) {
+	case int64:
+		if signed {
+			return uint64(x) ^ 1<<63, true
+		}
+		return uint64(x), x >= 0
+	case uint64:
+		return x, !signed
+	}
+	return 0, false
+}
+
+// keyValue is keyPosition's inverse, in the type the driver returns for
+// the column (an unsigned BIGINT above MaxInt64 as uint64).
+func keyValue(pos uint64, signed bool) any {
+	if signed {
+		return int64(pos ^ 1<<63)
+	}
+	if pos <= math.MaxInt64 {
+		return int64(pos)
+	}
+	return pos
 }
 
 // StuckKeyError is the error of a keyset walk whose key stopped advancing:

@@ -2,6 +2,7 @@ package chunking
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -61,5 +62,46 @@ func TestKeyCodecRoundTrip(t *testing.T) {
 				t.Fatalf("seed %d: %v → %v", seed, k, got)
 			}
 		}
+	}
+}
+
+// TestKeyPosition: an integer key's position orders as the column does and
+// maps back to the value the driver returns (property, over random values
+// and the edges).
+func TestKeyPosition(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	signed := []int64{math.MinInt64, -1, 0, 1, math.MaxInt64}
+	unsigned := []uint64{0, 1, math.MaxInt64, math.MaxInt64 + 1, math.MaxUint64}
+	for i := 0; i < 2000; i++ {
+		signed = append(signed, int64(r.Uint64()))
+		unsigned = append(unsigned, r.Uint64())
+	}
+	for i, a := range signed {
+		pa, ok := keyPosition(a, true)
+		if !ok || keyValue(pa, true) != any(a) {
+			t.Fatalf("signed %d: position %d, back %v", a, pa, keyValue(pa, true))
+		}
+		b := signed[(i+1)%len(signed)]
+		pb, _ := keyPosition(b, true)
+		if (a < b) != (pa < pb) {
+			t.Fatalf("signed %d < %d but positions %d, %d", a, b, pa, pb)
+		}
+	}
+	for i, a := range unsigned {
+		v := any(a) // as the driver returns it: int64 up to MaxInt64
+		if a <= math.MaxInt64 {
+			v = int64(a)
+		}
+		pa, ok := keyPosition(v, false)
+		if !ok || pa != a || keyValue(pa, false) != v {
+			t.Fatalf("unsigned %d: position %d, back %v", a, pa, keyValue(pa, false))
+		}
+		b := unsigned[(i+1)%len(unsigned)]
+		if (a < b) != (pa < b) {
+			t.Fatalf("unsigned %d < %d but positions disagree", a, b)
+		}
+	}
+	if _, ok := keyPosition(int64(-1), false); ok {
+		t.Error("a negative value of an unsigned column has a position")
 	}
 }

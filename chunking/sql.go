@@ -42,6 +42,13 @@ func boundaryQuery(table, index string, cols []KeyColumn, after Key, n int) (str
 		keyList(cols), from(table, index), where, OrderBy(cols, false), n-1), args
 }
 
+// rangeQuery: the smallest and largest key of a one-column key (two index
+// dives).
+func rangeQuery(table, index string, col KeyColumn) string {
+	k := schema.QuoteIdent(col.Name)
+	return fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", k, k, from(table, index))
+}
+
 // tailQuery counts at most n index entries after `after`.
 func tailQuery(table, index string, cols []KeyColumn, after Key, n int) (string, []any) {
 	where, args := whereAfter(cols, after)
