@@ -477,6 +477,7 @@ func runChildProcess(ctx context.Context, cfg childConfig) (*Measurement, error)
 	m.Chunks, m.Drift, m.WorkerGC = res.Chunks, res.Drift, res.GC
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.PeakRSSMB = float64(ru.Maxrss) / 1024 // Linux reports KiB
+		m.ClientCPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
 	return m, nil
 }

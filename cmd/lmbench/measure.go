@@ -31,6 +31,9 @@ type Measurement struct {
 	// LoadBefore and LoadAfter are the 1-minute load average around the
 	// run; Samples the rows/s of every repetition (the kept one is the
 	// lower median).
+	// ClientCPUSeconds is the child process's CPU time, its start-up
+	// included (child measurements only).
+	ClientCPUSeconds float64 `json:"client_cpu_seconds,omitempty"`
 	// MysqldCPUPercent is mysqld's average CPU over the run, % of one core
 	// (child measurements only).
 	MysqldCPUPercent float64   `json:"mysqld_cpu_percent,omitempty"`
