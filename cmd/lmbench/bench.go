@@ -55,6 +55,8 @@ type options struct {
 	PageRows   int
 	// Lanes is the pipelines' --lanes (0: livemigrate's default).
 	Lanes int
+	// GCPercent is livemigrate's --gc-percent (0: its default).
+	GCPercent int
 	// Repeat runs every measurement this many times; the report keeps the
 	// lower median.
 	Repeat int
@@ -76,6 +78,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	cpu := fs.Bool("cpuprofile", false, "write a CPU profile (go tool pprof) of each livemigrate child run next to the JSON")
 	pageRows := fs.Int("page-rows", 2000, "livemigrate source page size (rows)")
 	lanes := fs.Int("lanes", 0, "livemigrate's --lanes (chunks side by side on Prism; 0: its default, the machine's cores)")
+	gcPercent := fs.Int("gc-percent", 0, "livemigrate's --gc-percent for its workers (0: its defaults, 200 and 100 for verify)")
 	repeat := fs.Int("repeat", 2, "run each measurement this many times and report the (lower) median")
 	pairs := fs.Int("pairs", 5, "with scan and extract: run them as this many back-to-back pairs; (3)/(1) is the median of the pairs' ratios")
 	fresh := fs.Bool("fresh-emulator", true, "start a fresh Spanner emulator for the run on other ports (and stop it after)")
@@ -85,7 +88,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	o := &options{Only: map[string]bool{}, Out: *out, CPUProfile: *cpu, PageRows: *pageRows, Lanes: *lanes, Repeat: *repeat, Pairs: *pairs, FreshEmulator: *fresh}
+	o := &options{Only: map[string]bool{}, Out: *out, CPUProfile: *cpu, PageRows: *pageRows, Lanes: *lanes, GCPercent: *gcPercent, Repeat: *repeat, Pairs: *pairs, FreshEmulator: *fresh}
 	if o.Repeat < 1 || o.Pairs < 1 {
 		return nil, fmt.Errorf("--repeat and --pairs must be at least 1")
 	}
@@ -211,7 +214,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		logf(logw, "size %d: %s FAILED: %v", n, m, err)
 	}
 	logf(logw, "size %d: generating tables", n)
-	d, err := st.generate(ctx, run.Database, n, o.PageRows, o.Lanes)
+	d, err := st.generate(ctx, run.Database, n, o)
 	if d != nil {
 		defer st.dropMySQL(context.WithoutCancel(ctx), d)
 	}
@@ -357,6 +360,13 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 				*m = *withRSS(newMeasurement(d.Rows, time.Duration(m.Seconds*float64(time.Second))), m.PeakRSSMB)
 				m.WorkerGC = gc
 			}
+			if c.kind == kindE2E {
+				sec, err := chunkPhase(ctx, cfg.Job.Database, e2eJobID)
+				if err != nil {
+					return nil, fmt.Errorf("chunk phase: %w", err)
+				}
+				m.setChunkPhase(sec)
+			}
 			if c.ddl != nil {
 				got, err := countSpanner(ctx, cfg.Job.Database, d.Plans)
 				if err != nil {
@@ -475,6 +485,7 @@ func runChildProcess(ctx context.Context, cfg childConfig) (*Measurement, error)
 	}
 	m := newMeasurement(res.Rows, time.Duration(res.Seconds*float64(time.Second)))
 	m.Chunks, m.Drift, m.WorkerGC = res.Chunks, res.Drift, res.GC
+	m.setChunkPhase(res.ChunkPhaseSeconds)
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.PeakRSSMB = float64(ru.Maxrss) / 1024 // Linux reports KiB
 		m.ClientCPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
@@ -493,6 +504,28 @@ func tail(s string, n int) string {
 		s = "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// chunkPhase reads from the progress table how long job's chunks took,
+// from the first one's start to the last one's end.
+func chunkPhase(ctx context.Context, db, job string) (float64, error) {
+	c, err := spanner.NewClientWithConfig(ctx, db, spanner.ClientConfig{DisableNativeMetrics: true})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	var first, last spanner.NullTime
+	it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT MIN(StartedAt), MAX(DoneAt) FROM " + checkpoint.Table +
+		" WHERE JobId = @job AND ChunkId >= 0 AND Status = @done", Params: map[string]any{"job": job, "done": checkpoint.StatusDone}})
+	defer it.Stop()
+	row, err := it.Next()
+	if err != nil {
+		return 0, err
+	}
+	if err := row.Columns(&first, &last); err != nil || !first.Valid || !last.Valid {
+		return 0, err
+	}
+	return last.Time.Sub(first.Time).Seconds(), nil
 }
 
 func countSpanner(ctx context.Context, db string, plans []schema.TablePlan) (int64, error) {

@@ -42,6 +42,10 @@ const (
 	kindVerify  = "verify"
 )
 
+// e2eJobID is the end to end run's job id (its progress rows tell the
+// chunk phase).
+const e2eJobID = "lmbench"
+
 // childConfig is what the parent hands a child, as a JSON file: the
 // measurement and the resolved job it runs.
 type childConfig struct {
@@ -59,6 +63,10 @@ type childResult struct {
 	Drift int64 `json:"drift,omitempty"`
 	// GC is the child's garbage-collector setting.
 	GC string `json:"gc"`
+	// ChunkPhaseSeconds is from the first chunk's start to the last one's
+	// end (extraction; the parent reads the end to end run's from its
+	// progress table).
+	ChunkPhaseSeconds float64 `json:"chunk_phase_seconds,omitempty"`
 }
 
 func init() {
@@ -113,7 +121,7 @@ func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
 		// tombstone check and re-validation, progress checkpointed.
 		// Dead letters go to a file as with the CLI's default.
 		job := cfg.Job
-		job.ID = "lmbench"
+		job.ID = e2eJobID
 		p = pipelines.Backfill(job)
 	case kindVerify:
 		// The real verify of the end-to-end run's target: every row
@@ -155,6 +163,22 @@ func runChild(ctx context.Context, cfg childConfig) (*childResult, error) {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	res := &childResult{Seconds: el.Seconds(), GC: gc}
+	if pr != nil && cfg.Kind == kindExtract {
+		var first, last int64
+		for _, d := range pr.Metrics().AllMetrics().Distributions() {
+			v := d.Result()
+			switch {
+			case d.Key.Namespace != extractNamespace || v.Count == 0:
+			case d.Key.Name == phaseStart && (first == 0 || v.Min < first):
+				first = v.Min
+			case d.Key.Name == phaseEnd && v.Max > last:
+				last = v.Max
+			}
+		}
+		if first > 0 && last > first {
+			res.ChunkPhaseSeconds = float64(last-first) / 1000
+		}
+	}
 	if pr != nil {
 		for _, c := range pr.Metrics().AllMetrics().Counters() {
 			switch {
@@ -214,7 +238,18 @@ type ExtractChunkFn struct {
 func (f *ExtractChunkFn) StartBundle(ctx context.Context, _ func(int64)) {
 	beam.NewCounter(extractNamespace, "rows").Inc(ctx, 0)
 	beam.NewCounter(extractNamespace, "chunks").Inc(ctx, 0)
+	// The chunk phase's bounds, named here too: the bundle's start is no
+	// later than its first chunk's, and no end is earlier.
+	now := time.Now().UnixMilli()
+	beam.NewDistribution(extractNamespace, phaseStart).Update(ctx, now)
+	beam.NewDistribution(extractNamespace, phaseEnd).Update(ctx, now)
 }
+
+// The distributions whose min and max bound the chunk phase (epoch ms).
+const (
+	phaseStart = "chunk_phase_start_ms"
+	phaseEnd   = "chunk_phase_end_ms"
+)
 
 // ProcessElement reads and converts the rows of chunk c, counts them, and
 // emits the count.
@@ -228,6 +263,7 @@ func (f *ExtractChunkFn) ProcessElement(ctx context.Context, c chunking.Chunk, e
 	}
 	beam.NewCounter(extractNamespace, "rows").Inc(ctx, st.Read.Rows)
 	beam.NewCounter(extractNamespace, "chunks").Inc(ctx, 1)
+	beam.NewDistribution(extractNamespace, phaseEnd).Update(ctx, time.Now().UnixMilli())
 	emit(st.Read.Rows)
 	return nil
 }

@@ -201,7 +201,7 @@ type dataset struct {
 }
 
 // generate creates database name with the tables of a run of n rows.
-func (s *stack) generate(ctx context.Context, name string, n int64, pageRows, lanes int) (*dataset, error) {
+func (s *stack) generate(ctx context.Context, name string, n int64, o *options) (*dataset, error) {
 	admin, err := source.Open(ctx, s.src(""))
 	if err != nil {
 		return nil, err
@@ -236,10 +236,10 @@ func (s *stack) generate(ctx context.Context, name string, n int64, pageRows, la
 		introspected = append(introspected, ti)
 		d.Rows += t.Rows
 	}
-	if d.Job, err = config.Resolve(bs, introspected, overrides(pageRows, lanes)); err != nil {
+	if d.Job, err = config.Resolve(bs, introspected, o.overrides()); err != nil {
 		return d, err
 	}
-	vo := overrides(pageRows, lanes)
+	vo := o.overrides()
 	vo.Verify = &config.Verify{Settle: config.DefaultSettle, Rounds: config.DefaultRounds, MaxDiffs: config.DefaultMaxDiffs}
 	if d.VerifyJob, err = config.Resolve(bs, introspected, vo); err != nil {
 		return d, err
@@ -274,12 +274,18 @@ func dataDDL(plans []schema.TablePlan) []string {
 	return out
 }
 
-// overrides are the livemigrate settings lmbench gives: the page size, and
-// the lanes when set (0: livemigrate's default).
-func overrides(pageRows, lanes int) config.Overrides {
-	o := config.Overrides{PageRows: &pageRows}
-	if lanes > 0 {
-		o.Lanes = &lanes
+// overrides are the livemigrate settings lmbench gives: the page size,
+// and the lanes and the workers' GOGC when set (0: livemigrate's default).
+func (o *options) overrides() config.Overrides {
+	page := o.PageRows
+	c := config.Overrides{PageRows: &page}
+	if o.Lanes > 0 {
+		lanes := o.Lanes
+		c.Lanes = &lanes
 	}
-	return o
+	if o.GCPercent > 0 {
+		gc := o.GCPercent
+		c.GCPercent = &gc
+	}
+	return c
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/livemigrate/livemigrate/internal/testenv"
 	"github.com/livemigrate/livemigrate/source"
@@ -89,6 +91,9 @@ func TestSmoke(t *testing.T) {
 			if wantGC != "" && !strings.HasPrefix(m.WorkerGC, wantGC) {
 				t.Errorf("size %d: %s ran with garbage collector %q, want %q", r.Size, name, m.WorkerGC, wantGC)
 			}
+			if (name == mExtract || name == mE2E) && (m.ChunkPhaseSeconds <= 0 || m.ChunkPhaseSeconds > m.Seconds) {
+				t.Errorf("size %d: %s chunk phase %.3f s of a %.3f s run", r.Size, name, m.ChunkPhaseSeconds, m.Seconds)
+			}
 			child := name != mScan && name != mSink
 			if child && m.PeakRSSMB <= 0 {
 				t.Errorf("size %d: %s has no peak RSS", r.Size, name)
@@ -120,8 +125,8 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s at %s: %+v; want it judged not applicable", tc.Target, tc.Size, tc)
 		}
 	}
-	if len(rep.MemoryGrowth) < 3 || len(rep.CostDrift) < 5 {
-		t.Errorf("cross-size figures missing: memory %v, cost %v", rep.MemoryGrowth, rep.CostDrift)
+	if len(rep.MemoryGrowth) < 3 || len(rep.CostDrift) < 5 || rep.ChunkPhaseDrift[mExtract] == 0 || rep.ChunkPhaseDrift[mE2E] == 0 {
+		t.Errorf("cross-size figures missing: memory %v, cost %v, chunk phase %v", rep.MemoryGrowth, rep.CostDrift, rep.ChunkPhaseDrift)
 	}
 	md := stdout.String()
 	for _, want := range []string{"| measurement |", "(3)/(1)", "(4)/(2)", "(4)/(5)", "(7)/(4)", "peak memory growth", "planning over COUNT(*)"} {
@@ -231,5 +236,39 @@ func TestCPUTargetJudgedOnlyOnLongRuns(t *testing.T) {
 	writeMarkdown(&md, rep)
 	if !strings.Contains(md.String(), "n/a: the unthrottled run took 0.40 s") {
 		t.Errorf("markdown does not say why (3c) is not judged:\n%s", md.String())
+	}
+}
+
+// TestCostDriftJudgement: the end to end drift is judged only where the raw
+// sink's own is flat; the chunk phase's drift is shown beside the run's.
+func TestCostDriftJudgement(t *testing.T) {
+	m := func(rows int64, sec, phase float64) *Measurement {
+		x := newMeasurement(rows, time.Duration(sec*float64(time.Second)))
+		x.setChunkPhase(phase)
+		return x
+	}
+	for _, c := range []struct {
+		sinkLarge float64
+		wantNA    bool
+	}{{10, false}, {15, true}} {
+		small := &SizeRun{Size: 100, Sink: m(100, 1, 0), E2E: m(100, 1.2, 1), Extract: m(100, 0.3, 0.2)}
+		large := &SizeRun{Size: 1000, Sink: m(1000, c.sinkLarge, 0), E2E: m(1000, 13, 12.5), Extract: m(1000, 2, 1.9)}
+		rep := &Report{Runs: []*SizeRun{small, large}}
+		rep.summarise()
+		got := map[string]TargetCheck{}
+		for _, tc := range rep.Targets {
+			got[tc.Target] = tc
+		}
+		e2e := got["cost per row drift, e2e"]
+		if (e2e.NA != "") != c.wantNA || (!c.wantNA && !e2e.Met) {
+			t.Errorf("sink at %.0f s: e2e drift %+v; want n/a %v", c.sinkLarge, e2e, c.wantNA)
+		}
+		phase := got["cost per row drift, extract, chunk phase only (start-up, planning, wind-down excluded)"]
+		if math.Abs(phase.Value-(-0.05)) > 1e-9 || !phase.Met {
+			t.Errorf("extract chunk phase drift %+v; want -0.05, met", phase)
+		}
+		if x := got["cost per row drift, extract"]; math.Abs(x.Value-(-1.0/3)) > 1e-9 || x.Met {
+			t.Errorf("extract drift %+v; want -0.33, missed", x)
+		}
 	}
 }

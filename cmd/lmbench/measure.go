@@ -44,6 +44,20 @@ type Measurement struct {
 	Drift int64 `json:"drift,omitempty"`
 	// WorkerGC is the child's garbage-collector setting (gctune).
 	WorkerGC string `json:"worker_gc,omitempty"`
+	// ChunkPhaseSeconds is the run from its first chunk's start to its
+	// last chunk's end: Seconds less the pipeline's start-up, planning and
+	// wind-down (extraction and end to end only); ChunkPhaseSecPerMillion
+	// is its cost per row.
+	ChunkPhaseSeconds       float64 `json:"chunk_phase_seconds,omitempty"`
+	ChunkPhaseSecPerMillion float64 `json:"chunk_phase_sec_per_million_rows,omitempty"`
+}
+
+// setChunkPhase records the chunk phase of m.
+func (m *Measurement) setChunkPhase(sec float64) {
+	if sec <= 0 || m.Rows <= 0 {
+		return
+	}
+	m.ChunkPhaseSeconds, m.ChunkPhaseSecPerMillion = sec, sec/float64(m.Rows)*1e6
 }
 
 func newMeasurement(rows int64, d time.Duration) *Measurement {
