@@ -293,7 +293,7 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		job        func(config.Job) (config.Job, error) // the variant's job; nil: the dataset's
 	}{
 		{mExtract, kindExtract, &run.Extract, nil, o.CPUProfile, nil},
-		{mExtractPII, kindExtract, &run.ExtractPII, nil, false, func(j config.Job) (config.Job, error) { return piiJob(ctx, j, os.TempDir()) }},
+		{mExtractPII, kindExtract, &run.ExtractPII, nil, o.CPUProfile, func(j config.Job) (config.Job, error) { return piiJob(ctx, j, os.TempDir()) }},
 		{mExtractThrottled, kindExtract, &run.ExtractThrottled, nil, false, func(j config.Job) (config.Job, error) {
 			return throttledJob(j, mysqldPIDFile(), 0), nil
 		}},
