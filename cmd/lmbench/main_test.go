@@ -31,7 +31,7 @@ func TestSmoke(t *testing.T) {
 	testenv.Load(t) // fails with "run make up" when the stack is missing; loads .stack/env
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	code := benchMain(testenv.Context(t), []string{"--sizes", "2000,3000", "--out", out, "--cpuprofile", "--pairs", "3"}, &stdout, &stderr)
+	code := benchMain(testenv.Context(t), []string{"--sizes", "2000,3000", "--out", out, "--cpuprofile", "--repeat", "1", "--pairs", "2"}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("lmbench exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
@@ -50,16 +50,18 @@ func TestSmoke(t *testing.T) {
 	if len(rep.Runs) != 2 || rep.Runs[0].Size != 2000 || rep.Runs[1].Size != 3000 {
 		t.Fatalf("runs: want sizes 2000 and 3000, got %+v", rep.Runs)
 	}
-	if !rep.Host.FreshEmulator || rep.Repeat != 2 {
-		t.Errorf("want a fresh emulator and 2 repetitions by default, got %v and %d", rep.Host.FreshEmulator, rep.Repeat)
+	// (One repetition and two pairs keep the test short; TestOptions
+	// checks the defaults.)
+	if !rep.Host.FreshEmulator || rep.Repeat != 1 {
+		t.Errorf("want a fresh emulator and the 1 repetition asked for, got %v and %d", rep.Host.FreshEmulator, rep.Repeat)
 	}
 	if !strings.Contains(stderr.String(), "starting a fresh emulator") {
 		t.Errorf("no fresh emulator was started:\n%s", stderr.String())
 	}
 	// Each repetition of a write measurement (sink, e2e, beam) starts on
-	// a new emulator: 2 sizes × 3 measurements × 2 repetitions.
-	if got := strings.Count(stderr.String(), ": fresh emulator in "); got != 12 {
-		t.Errorf("%d emulator restarts, want one per write measurement's repetition (12):\n%s", got, stderr.String())
+	// a new emulator: 2 sizes × 3 measurements × 1 repetition.
+	if got := strings.Count(stderr.String(), ": fresh emulator in "); got != 6 {
+		t.Errorf("%d emulator restarts, want one per write measurement's repetition (6):\n%s", got, stderr.String())
 	}
 	for _, r := range rep.Runs {
 		if len(r.Failures) > 0 {
@@ -78,10 +80,10 @@ func TestSmoke(t *testing.T) {
 			if m.Rows != wantRows || m.RowsPerSec <= 0 || m.SecPerMillion <= 0 {
 				t.Errorf("size %d: %s = %+v; want %d rows and positive rates", r.Size, name, m, wantRows)
 			}
-			// Scan and extract run as 3 back-to-back pairs, the rest twice.
-			reps := 2
+			// Scan and extract run as 2 back-to-back pairs, the rest once.
+			reps := 1
 			if name == mScan || name == mExtract {
-				reps = 3
+				reps = 2
 			}
 			if len(m.Samples) != reps || m.LoadBefore <= 0 || m.LoadAfter <= 0 {
 				t.Errorf("size %d: %s has samples %v, load %.2f→%.2f; want %d samples and the load around the run", r.Size, name, m.Samples, m.LoadBefore, m.LoadAfter, reps)
@@ -115,8 +117,8 @@ func TestSmoke(t *testing.T) {
 		if r.ExtractOverScan <= 0 || r.E2EOverSink <= 0 || r.E2EOverBeam <= 0 || r.VerifyOverE2E <= 0 {
 			t.Errorf("size %d: ratios missing: %+v", r.Size, r)
 		}
-		if len(r.ExtractOverScanPairs) != 3 || r.ExtractOverScan != median(r.ExtractOverScanPairs) {
-			t.Errorf("size %d: (3)/(1) %.2f from pairs %v, want the median of 3 pairs", r.Size, r.ExtractOverScan, r.ExtractOverScanPairs)
+		if len(r.ExtractOverScanPairs) != 2 || r.ExtractOverScan != median(r.ExtractOverScanPairs) {
+			t.Errorf("size %d: (3)/(1) %.2f from pairs %v, want the median of 2 pairs", r.Size, r.ExtractOverScan, r.ExtractOverScanPairs)
 		}
 	}
 	// Runs this short cannot show the controller holding a CPU target.
