@@ -259,27 +259,38 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 			logf(logw, "size %d: plan %.4fs (%d chunks) vs COUNT(*) %.4fs", n, run.Plan.PlanSeconds, run.Plan.Chunks, run.Plan.CountSeconds)
 		}
 	}
-	// (1) and (3) run as back-to-back pairs when both are asked for: the
-	// raw scan's speed moves with the machine from minute to minute, and a
-	// ratio of two runs minutes apart said more about that than about the
-	// extraction.
-	paired := o.Only[mScan] && o.Only[mExtract]
-	var scans []*Measurement
-	if o.Only[mScan] && !paired {
+	// Back-to-back pairs: when a ratio's two measurements are both asked
+	// for — (3)/(1) and (4)/(2) — the baseline runs right before each
+	// repetition of the measurement over it, and the ratio is the median
+	// of the pairs' ratios. The machine (and the emulator) move from
+	// minute to minute, and a ratio of runs minutes apart said more about
+	// that than about livemigrate.
+	type partner struct {
+		base  string
+		dst   **Measurement
+		pairs *[]float64
+		run   func() (*Measurement, error)
+	}
+	partners := map[string]partner{
+		mExtract: {mScan, &run.Scan, &run.ExtractOverScanPairs, func() (*Measurement, error) { return measureScan(ctx, d) }},
+		mE2E: {mSink, &run.Sink, &run.E2EOverSinkPairs, func() (*Measurement, error) {
+			if err := st.freshTarget(logw, fmt.Sprintf("size %d: %s", n, mSink)); err != nil {
+				return nil, err
+			}
+			return measureSink(ctx, st, d, spID("sink"))
+		}},
+	}
+	paired := func(m string) bool { p, ok := partners[m]; return ok && o.Only[m] && o.Only[p.base] }
+	if o.Only[mScan] && !paired(mExtract) {
 		if run.Scan, err = repeated(mScan, o.Repeat, func() (*Measurement, error) { return measureScan(ctx, d) }); err != nil {
 			fail(mScan, err)
 		} else {
 			logf(logw, "size %d: raw scan %.0f rows/s", n, run.Scan.RowsPerSec)
 		}
 	}
-	if o.Only[mSink] {
+	if o.Only[mSink] && !paired(mE2E) {
 		logf(logw, "size %d: raw sink ...", n)
-		if run.Sink, err = repeated(mSink, o.Repeat, func() (*Measurement, error) {
-			if err := st.freshTarget(logw, fmt.Sprintf("size %d: %s", n, mSink)); err != nil {
-				return nil, err
-			}
-			return measureSink(ctx, st, d, spID("sink"))
-		}); err != nil {
+		if run.Sink, err = repeated(mSink, o.Repeat, partners[mE2E].run); err != nil {
 			fail(mSink, err)
 		} else {
 			logf(logw, "size %d: raw sink %.0f rows/s", n, run.Sink.RowsPerSec)
@@ -324,19 +335,21 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		if c.profile {
 			cfg.CPUProfile, _ = filepath.Abs(fmt.Sprintf("%s-%s-%d.cpu.pprof", prefix, c.name, n))
 		}
-		var verifies []*Measurement
+		var verifies, bases []*Measurement
+		pp, isPaired := partners[c.name], paired(c.name)
 		reps := o.Repeat
-		if paired && c.name == mExtract {
+		if isPaired && c.name == mExtract {
 			reps = o.Pairs
 		}
 		m, err := repeated(c.name, reps, func() (*Measurement, error) {
-			if paired && c.name == mExtract {
-				s, err := measureScan(ctx, d)
+			if isPaired {
+				before := loadAvg()
+				b, err := pp.run()
 				if err != nil {
-					return nil, fmt.Errorf("%s: %w", mScan, err)
+					return nil, fmt.Errorf("%s: %w", pp.base, err)
 				}
-				s.LoadBefore, s.LoadAfter = loadAvg(), loadAvg()
-				scans = append(scans, s)
+				b.LoadBefore, b.LoadAfter = before, loadAvg()
+				bases = append(bases, b)
 			}
 			if c.ddl != nil {
 				if err := st.freshTarget(logw, fmt.Sprintf("size %d: %s", n, c.name)); err != nil {
@@ -396,9 +409,9 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 			run.Verify = lowerMedian(verifies)
 			verifies = nil
 		}
-		if len(scans) > 0 {
-			run.Scan = lowerMedian(scans)
-			logf(logw, "size %d: raw scan %.0f rows/s", n, run.Scan.RowsPerSec)
+		if len(bases) > 0 {
+			*pp.dst = lowerMedian(bases)
+			logf(logw, "size %d: %s %.0f rows/s", n, pp.base, (*pp.dst).RowsPerSec)
 		}
 		if err != nil {
 			fail(c.name, err)
@@ -406,13 +419,12 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 		}
 		*c.dst = m
 		logf(logw, "size %d: %s %.0f rows/s, peak RSS %.0f MB", n, c.name, m.RowsPerSec, m.PeakRSSMB)
-		if c.name == mExtract && len(scans) == len(m.Samples) {
-			for i, s := range scans {
-				run.ExtractOverScanPairs = append(run.ExtractOverScanPairs, m.Samples[i]/s.RowsPerSec)
+		if isPaired && len(bases) == len(m.Samples) {
+			for i, b := range bases {
+				*pp.pairs = append(*pp.pairs, m.Samples[i]/b.RowsPerSec)
 			}
-			logf(logw, "size %d: (3)/(1) pairs %s", n, fmtRatios(run.ExtractOverScanPairs))
+			logf(logw, "size %d: %s/%s pairs %s", n, c.name, pp.base, fmtRatios(*pp.pairs))
 		}
-		scans = nil
 	}
 	run.ratios()
 	return run

@@ -120,6 +120,10 @@ func TestSmoke(t *testing.T) {
 		if len(r.ExtractOverScanPairs) != 2 || r.ExtractOverScan != median(r.ExtractOverScanPairs) {
 			t.Errorf("size %d: (3)/(1) %.2f from pairs %v, want the median of 2 pairs", r.Size, r.ExtractOverScan, r.ExtractOverScanPairs)
 		}
+		// (2) runs right before each repetition of (4).
+		if len(r.E2EOverSinkPairs) != 1 || r.E2EOverSink != r.E2EOverSinkPairs[0] {
+			t.Errorf("size %d: (4)/(2) %.2f from pairs %v, want one pair per repetition", r.Size, r.E2EOverSink, r.E2EOverSinkPairs)
+		}
 	}
 	// Runs this short cannot show the controller holding a CPU target.
 	for _, tc := range rep.Targets {
