@@ -274,6 +274,11 @@ func TestDataflowDryRunContract(t *testing.T) {
 	if !strings.Contains(all, `\"worker_binary\": \"`+worker+`\"`) {
 		t.Errorf("the printed job's options do not reference the worker binary %s", worker)
 	}
+	// On Dataflow the job runs one lane and leaves a worker's chunks in
+	// flight to the runner (no bound); the workers' collector is the job's.
+	if !containsEncoded(all, `"lanes":1,"worker":{"gc_percent":200}`) {
+		t.Errorf("the printed job's configuration does not say one lane, no in-flight bound and GOGC 200")
+	}
 	if !strings.Contains(all, `\"name\": \"livemigrate-nightly-shop-`) {
 		t.Errorf("the job name does not derive from the spec file name (nightly_shop.yaml)")
 	}
