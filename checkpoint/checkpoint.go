@@ -280,11 +280,17 @@ func status(ctx context.Context, c *spanner.Client, job string) ([]TableProgress
 	}
 }
 
-// Spans returns, per table, how long the chunks of job done since since
-// took: from the first one's start to the last one's end (the report's
-// per-table seconds).
-func Spans(ctx context.Context, c *spanner.Client, job string, since time.Time) (map[string]time.Duration, error) {
-	out := map[string]time.Duration{}
+// Span is when a table's chunks of a job ran: from the first one's start
+// to the last one's end.
+type Span struct{ First, Last time.Time }
+
+// Duration is how long the span lasted.
+func (s Span) Duration() time.Duration { return s.Last.Sub(s.First) }
+
+// Spans returns, per table, when the chunks of job done since since ran
+// (the report's per-table seconds).
+func Spans(ctx context.Context, c *spanner.Client, job string, since time.Time) (map[string]Span, error) {
+	out := map[string]Span{}
 	err := target.Do(ctx, "read "+Table, func(ctx context.Context) error {
 		clear(out)
 		return c.Single().Query(ctx, spanner.Statement{SQL: `SELECT TableName, MIN(StartedAt), MAX(DoneAt) FROM ` + Table + `
@@ -296,7 +302,7 @@ func Spans(ctx context.Context, c *spanner.Client, job string, since time.Time) 
 				return err
 			}
 			if a.Valid && b.Valid && b.Time.After(a.Time) {
-				out[t] = b.Time.Sub(a.Time)
+				out[t] = Span{First: a.Time, Last: b.Time}
 			}
 			return nil
 		})

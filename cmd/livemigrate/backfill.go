@@ -574,7 +574,7 @@ func (r *running) report(ctx context.Context, res beam.PipelineResult) error {
 			RowsNewer: c[transforms.CRowsNewer], RowsTombstoned: c[transforms.CRowsTombstoned], RowsRemoved: c[transforms.CRowsRemoved]}
 		tr.Reconciled = tr.RowsRead == tr.RowsWritten+tr.RowsExisting+tr.RowsNewer+tr.RowsTombstoned+tr.RowsDead
 		if s, ok := spans[p.Source]; ok {
-			tr.Seconds = s.Seconds()
+			tr.Seconds = s.Duration().Seconds()
 			if tr.Seconds > 0 {
 				tr.RowsPerSec = float64(tr.RowsRead) / tr.Seconds
 			}

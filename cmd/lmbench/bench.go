@@ -369,9 +369,9 @@ func runSize(ctx context.Context, st *stack, o *options, n int64, tag, prefix st
 			if c.kind == kindBeam {
 				// databaseio/spannerio count nothing: the target count
 				// below checks that every row landed.
-				gc := m.WorkerGC
-				*m = *withRSS(newMeasurement(d.Rows, time.Duration(m.Seconds*float64(time.Second))), m.PeakRSSMB)
-				m.WorkerGC = gc
+				b := withRSS(newMeasurement(d.Rows, time.Duration(m.Seconds*float64(time.Second))), m.PeakRSSMB)
+				b.WorkerGC = m.WorkerGC
+				*m = *b
 			}
 			if c.kind == kindE2E {
 				sec, err := chunkPhase(ctx, cfg.Job.Database, e2eJobID)
@@ -518,26 +518,28 @@ func tail(s string, n int) string {
 	return s
 }
 
-// chunkPhase reads from the progress table how long job's chunks took,
-// from the first one's start to the last one's end.
+// chunkPhase reads from the progress table (checkpoint.Spans) how long
+// job's chunks took, from the first one's start to the last one's end.
 func chunkPhase(ctx context.Context, db, job string) (float64, error) {
 	c, err := spanner.NewClientWithConfig(ctx, db, spanner.ClientConfig{DisableNativeMetrics: true})
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	var first, last spanner.NullTime
-	it := c.Single().Query(ctx, spanner.Statement{SQL: "SELECT MIN(StartedAt), MAX(DoneAt) FROM " + checkpoint.Table +
-		" WHERE JobId = @job AND ChunkId >= 0 AND Status = @done", Params: map[string]any{"job": job, "done": checkpoint.StatusDone}})
-	defer it.Stop()
-	row, err := it.Next()
+	spans, err := checkpoint.Spans(ctx, c, job, time.Time{})
 	if err != nil {
 		return 0, err
 	}
-	if err := row.Columns(&first, &last); err != nil || !first.Valid || !last.Valid {
-		return 0, err
+	var all checkpoint.Span
+	for _, s := range spans {
+		if all.First.IsZero() || s.First.Before(all.First) {
+			all.First = s.First
+		}
+		if s.Last.After(all.Last) {
+			all.Last = s.Last
+		}
 	}
-	return last.Time.Sub(first.Time).Seconds(), nil
+	return all.Duration().Seconds(), nil
 }
 
 func countSpanner(ctx context.Context, db string, plans []schema.TablePlan) (int64, error) {
